@@ -1,0 +1,93 @@
+import { ConfigError } from './config.error.js';
+import { parseAgents } from './agents.loader.js';
+import { readFileSync } from 'node:fs';
+
+const SECRET = 'a1b2c3d4';
+const env = { ACME_SECRET: SECRET };
+
+const agentYaml = (extra = '', timeouts = '') => `agents:
+  - id: acme
+    name: Acme
+    mode: inception
+    secretEnv: ACME_SECRET
+    llm: { model: m }
+    prompt: Be kind.
+    topics: [Billing, Shipping]
+${extra}${timeouts ? `    timeouts:\n${timeouts}` : ''}`;
+
+function problemsOf(source: string, e: Record<string, string> = env): string[] {
+  try {
+    parseAgents(source, e, 'agents.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseAgents', () => {
+  it('accepts the example file shipped with the project', () => {
+    const sut = parseAgents(readFileSync('agents.example.yaml', 'utf8'), {
+      ACME_TRIAGE_SECRET: SECRET,
+      ACME_HELPER_SECRET: SECRET,
+    });
+    expect(sut.map((a) => a.id)).toEqual(['acme-triage', 'acme-helper']);
+    expect(sut[0].timeouts).toMatchObject({ turnDebounce: 1000, virtualAgent: 300_000, contactNudge: 600_000 });
+    expect(sut[1].messages.handover).toMatch(/back to the agent/);
+  });
+
+  it('fills defaults and decodes the hex secret', () => {
+    const [sut] = parseAgents(agentYaml(), env);
+    expect(sut.secret).toEqual(Buffer.from(SECRET, 'hex'));
+    expect(sut.limits.minConfidence).toBe(0.6);
+    expect(sut.timeouts.virtualAgent).toBe(300_000);
+    expect(sut.messages.handover).toMatch(/colleague/);
+  });
+
+  it('names the line, agent and field of a timeout over the platform maximum', () => {
+    const problems = problemsOf(agentYaml('', '      virtualAgent: 2h\n'));
+    expect(problems).toEqual([expect.stringMatching(/^agents\.yaml:10: agent "acme" field timeouts\.virtualAgent: .*1h/)]);
+  });
+
+  it('refuses a contact timeout over 23h', () => {
+    expect(problemsOf(agentYaml('', '      contact: 24h\n'))[0]).toMatch(/timeouts\.contact: .*23h/);
+  });
+
+  it('refuses a duration without a unit', () => {
+    expect(problemsOf(agentYaml('', '      contact: 10\n'))[0]).toMatch(/timeouts\.contact: .*not a duration/);
+  });
+
+  it('refuses duplicate topics, whatever their case', () => {
+    const source = agentYaml().replace('[Billing, Shipping]', '[Billing, billing]');
+    expect(problemsOf(source)).toEqual([expect.stringMatching(/:8: agent "acme" field topics\.1: duplicate topic/)]);
+  });
+
+  it('refuses a duplicate agent id', () => {
+    const body = agentYaml().split('\n').slice(1).join('\n');
+    expect(problemsOf(`agents:\n${body}\n${body}`).join()).toMatch(/duplicate agent id "acme"/);
+  });
+
+  it('refuses a missing secret env var and a secret that is not hex', () => {
+    expect(problemsOf(agentYaml(), {})[0]).toMatch(/:5: agent "acme" field secretEnv: .*ACME_SECRET is not set/);
+    expect(problemsOf(agentYaml(), { ACME_SECRET: 'xyz' })[0]).toMatch(/not a hex string/);
+  });
+
+  it('names a missing required field and an unknown one', () => {
+    const problems = problemsOf(agentYaml('    colour: blue\n').replace('    prompt: Be kind.\n', ''));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/agent "acme" field prompt: is required/),
+        expect.stringMatching(/agent "acme": unknown field\(s\) colour/),
+      ]),
+    );
+  });
+
+  it('refuses invalid attribute keys', () => {
+    const problems = problemsOf(agentYaml('    contactAttributes:\n      "order-no": The order\n'));
+    expect(problems[0]).toMatch(/contactAttributes.*\^\[a-zA-Z0-9_\]\+\$/);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    expect(problemsOf('agents:\n  - id: [unclosed\n')[0]).toMatch(/^agents\.yaml:\d+: YAML:/);
+  });
+});

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+/** The platform's own limits (INBOX_CONTRACT.md §3). */
+export const PLATFORM_MAX_VA_TIMEOUT_MS = 3_600_000;
+export const PLATFORM_MAX_CONTACT_TIMEOUT_MS = 23 * 3_600_000;
+export const PLATFORM_DELEGATION_FIRST_MESSAGE_MS = 120_000;
+
+export const ATTRIBUTE_KEY = /^[a-zA-Z0-9_]+$/;
+
+const DEFAULT_HUMAN_PHRASES = [
+  'human',
+  'real person',
+  'a person',
+  'agent',
+  'representative',
+  'someone real',
+  'talk to someone',
+  'speak to someone',
+];
+
+const text = () => z.string().trim().min(1);
+
+const TimeoutsSchema = z
+  .object({
+    turnDebounce: duration().default(1000),
+    virtualAgent: duration().default(300_000),
+    virtualAgentMargin: duration().default(30_000),
+    firstQuestion: duration().default(90_000),
+    contactNudge: duration().optional(),
+    contact: duration().default(3_600_000),
+    onContactTimeout: z.enum(['resolve', 'handover']).default('resolve'),
+    timeoutTopic: text().optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (t.virtualAgent > PLATFORM_MAX_VA_TIMEOUT_MS) issue('virtualAgent', 'is over the platform maximum of 1h');
+    if (t.virtualAgent <= 0) issue('virtualAgent', 'must be more than 0');
+    if (t.contact > PLATFORM_MAX_CONTACT_TIMEOUT_MS) issue('contact', 'is over the platform maximum of 23h');
+    if (t.contact <= 0) issue('contact', 'must be more than 0');
+    if (t.virtualAgentMargin >= t.virtualAgent) issue('virtualAgentMargin', 'must be shorter than virtualAgent');
+    if (t.turnDebounce >= t.virtualAgent - t.virtualAgentMargin)
+      issue('turnDebounce', 'must be shorter than virtualAgent minus virtualAgentMargin');
+    if (t.firstQuestion >= PLATFORM_DELEGATION_FIRST_MESSAGE_MS)
+      issue('firstQuestion', 'must be under the platform’s 2 minutes for a delegated conversation');
+    if (t.contactNudge !== undefined && t.contactNudge >= t.contact) issue('contactNudge', 'must be shorter than contact');
+  });
+
+const MessagesSchema = z
+  .object({
+    greeting: text().default('Hi! How can I help you today?'),
+    nudge: text().default('Are you still there? Just reply here if you need anything else.'),
+    contactTimeout: text().default(
+      'We have not heard back from you, so I am closing this conversation. Write to us any time.',
+    ),
+    handover: text().optional(),
+    error: text().default('Sorry, I am having trouble right now. A colleague will take over shortly.'),
+  })
+  .strict();
+
+export const AgentSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be 1 to 64 of a-z, 0-9 and -'),
+    name: text(),
+    mode: z.enum(['inception', 'delegation']),
+    secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+    handoffRule: z.enum(['new-queue', 'previous-agent']).default('new-queue'),
+    llm: z
+      .object({
+        model: text(),
+        temperature: z.number().min(0).max(2).default(0.2),
+        maxOutputTokens: z.number().int().min(64).max(16_384).default(800),
+      })
+      .strict(),
+    prompt: text(),
+    topics: z.array(text()).default([]),
+    contactAttributes: z
+      .record(z.string().regex(ATTRIBUTE_KEY, 'attribute keys must match ^[a-zA-Z0-9_]+$'), text())
+      .default({}),
+    humanRequestPhrases: z.array(text()).default(DEFAULT_HUMAN_PHRASES),
+    limits: z
+      .object({
+        minConfidence: z.number().min(0).max(1).default(0.6),
+        maxTurns: z.number().int().min(1).max(200).default(8),
+        maxMessageLength: z.number().int().min(20).max(4000).default(1000),
+        maxAttributeLength: z.number().int().min(1).max(1000).default(200),
+        historyWindow: z.number().int().min(4).max(200).default(20),
+      })
+      .strict()
+      .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 20 }),
+    timeouts: TimeoutsSchema.default(() => TimeoutsSchema.parse({})),
+    messages: MessagesSchema.default(() => MessagesSchema.parse({})),
+  })
+  .strict()
+  .superRefine((agent, ctx) => {
+    const seen = new Set<string>();
+    agent.topics.forEach((topic, i) => {
+      const key = topic.toLowerCase();
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['topics', i], message: `duplicate topic "${topic}"` });
+      seen.add(key);
+    });
+  });
+
+export const AgentsFileSchema = z
+  .object({ agents: z.array(AgentSchema).min(1, 'lists no agent') })
+  .strict()
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.agents.forEach((agent, i) => {
+      if (seen.has(agent.id))
+        ctx.addIssue({ code: 'custom', path: ['agents', i, 'id'], message: `duplicate agent id "${agent.id}"` });
+      seen.add(agent.id);
+    });
+  });
+
+type ParsedAgent = z.infer<typeof AgentSchema>;
+
+/** One virtual agent, as the rest of the bridge sees it: validated, with its secret decoded. */
+export interface AgentConfig extends ParsedAgent {
+  secret: Buffer;
+  messages: ParsedAgent['messages'] & { handover: string };
+}
+
+export function defaultHandoverMessage(rule: ParsedAgent['handoffRule']): string {
+  return rule === 'previous-agent'
+    ? 'I am passing you back to the agent who helped you, who will continue here shortly.'
+    : 'I am passing you to a colleague, who will continue here shortly.';
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { ConfigError } from './config.error.js';
+import { duration, parseByteSize } from './duration.js';
+
+const byteSize = () =>
+  z.string().transform((text, ctx) => {
+    const bytes = parseByteSize(text);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (use b, kb or mb, like 1mb)` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const bool = () =>
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const url = () => z.url({ protocol: /^(https?|postgres(ql)?|rediss?)$/ });
+
+/** Every environment variable the bridge reads. Secrets come only from here, never the agents file. */
+export const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  ROLE: z.enum(['all', 'web', 'worker']).default('all'),
+  DATABASE_URL: url().default('postgres://postgres@127.0.0.1:5432/inbox_va_bridge'),
+  DATABASE_MIGRATE: bool().default(true),
+  REDIS_URL: url().default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('iva'),
+  AGENTS_FILE: z.string().min(1).default('agents.yaml'),
+  INBOX_API_URL: url().default('https://platform.hootsuite.com'),
+  INBOX_CLIENT_ID: z.string().min(1),
+  INBOX_CLIENT_SECRET: z.string().min(1),
+  INBOX_ORGANIZATION_ID: z.string().min(1),
+  INBOX_TIMEOUT: duration().default(10_000),
+  INBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+  INBOX_RETRY_BUDGET: duration().default(30_000),
+  INBOX_RATE_LIMIT: z.coerce.number().positive().default(20),
+  OPENAI_BASE_URL: url().default('https://api.openai.com/v1'),
+  OPENAI_API_KEY: z.string().min(1),
+  OPENAI_TIMEOUT: duration().default(30_000),
+  OPENAI_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(1),
+  WEBHOOK_MAX_AGE: duration().default(300_000),
+  WEBHOOK_BODY_LIMIT: byteSize().default(1024 * 1024),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+/** Validates the environment once; the error names every variable that is wrong and why. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // An empty variable means "not set", as it does in docker-compose files.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = EnvSchema.safeParse(cleaned);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const problem = cleaned[name] === undefined ? 'is required but not set' : issue.message;
+      return `environment variable ${name} ${problem}`;
+    }),
+  );
+}
