@@ -17,11 +17,13 @@ const bool = () =>
 
 const url = () => z.url({ protocol: /^(https?|postgres(ql)?|rediss?)$/ });
 
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/inbox_va_bridge';
+
 /** Every environment variable the bridge reads. Secrets come only from here, never the agents file. */
 export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   ROLE: z.enum(['all', 'web', 'worker']).default('all'),
-  DATABASE_URL: url().default('postgres://postgres@127.0.0.1:5432/inbox_va_bridge'),
+  DATABASE_URL: url().default(DEFAULT_DATABASE_URL),
   DATABASE_MIGRATE: bool().default(true),
   REDIS_URL: url().default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('iva'),

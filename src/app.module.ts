@@ -1,0 +1,64 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { ConversationRepository } from './conversation/conversation.repository.js';
+import { MessageRepository } from './conversation/message.repository.js';
+import { dataSourceOptions } from './database/data-source.options.js';
+import { runMigrationsLocked } from './database/migrate.js';
+import { HealthController } from './health/health.controller.js';
+import { QUEUES } from './scheduler/queues.js';
+import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
+import { EventLogRepository } from './webhook/event-log.repository.js';
+import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
+import { WebhookController } from './webhook/webhook.controller.js';
+import { WebhookService } from './webhook/webhook.service.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const { env } = config;
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: env.LOG_LEVEL,
+            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            redact: ['req.headers.authorization', 'req.headers["x-hootsuite-signature"]', 'req.headers.cookie'],
+            serializers: {
+              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+            },
+          },
+        }),
+        TypeOrmModule.forRootAsync({
+          useFactory: () => ({ ...dataSourceOptions(env.DATABASE_URL), retryAttempts: 5, retryDelay: 2000 }),
+          dataSourceFactory: async (options?: DataSourceOptions) => {
+            const dataSource = await new DataSource(options!).initialize();
+            if (env.DATABASE_MIGRATE) await runMigrationsLocked(dataSource);
+            return dataSource;
+          },
+        }),
+        BullModule.forRoot({ connection: { url: env.REDIS_URL, maxRetriesPerRequest: null }, prefix: env.REDIS_PREFIX }),
+        BullModule.registerQueue({ name: QUEUES.turns }),
+      ],
+      controllers: [HealthController, ...(config.runsWeb ? [WebhookController] : [])],
+      providers: [
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_FILTER, useClass: WebhookErrorsFilter },
+        EventLogRepository,
+        ConversationRepository,
+        MessageRepository,
+        WebhookService,
+        { provide: TurnQueue, useClass: BullTurnQueue },
+      ],
+    };
+  }
+}

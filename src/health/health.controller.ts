@@ -1,0 +1,53 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Controller, Get, HttpCode, ServiceUnavailableException } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Queue } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import { QUEUES } from '../scheduler/queues.js';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+@Controller('health')
+export class HealthController {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectQueue(QUEUES.turns) private readonly turns: Queue,
+  ) {}
+
+  /** Liveness: the process answers. */
+  @Get()
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: Postgres and Redis both answer; 503 names the one that does not. */
+  @Get('ready')
+  @HttpCode(200)
+  async ready(): Promise<{ status: 'ok'; postgres: 'ok'; redis: 'ok' }> {
+    const [postgres, redis] = await Promise.all([
+      check(() => this.dataSource.query('SELECT 1')),
+      check(async () => (await this.turns.getBackend().client).get('health-probe')),
+    ]);
+    if (postgres !== 'ok' || redis !== 'ok') {
+      throw new ServiceUnavailableException({ status: 'unavailable', postgres, redis });
+    }
+    return { status: 'ok', postgres, redis };
+  }
+}
+
+async function check(probe: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS}ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,171 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import { ConversationRepository, type ConversationRef } from '../conversation/conversation.repository.js';
+import { MessageRepository } from '../conversation/message.repository.js';
+import { TurnQueue } from '../scheduler/turn-queue.js';
+import { EventLogRepository } from './event-log.repository.js';
+import { EnvelopeSchema, parseEventData, type Envelope, type ParsedEvent } from './webhook-events.schema.js';
+import { InvalidEventError, SignatureError, UnknownAgentError } from './webhook.errors.js';
+import { isValidSignature } from './signature.js';
+
+export type IntakeOutcome = 'stored' | 'duplicate' | 'ignored';
+
+interface Recorded {
+  outcome: IntakeOutcome;
+  conversation?: ConversationRef;
+  /** When set, the conversation wants a turn after this many milliseconds. */
+  turnDelay?: number;
+}
+
+/** How long the webhook waits for Redis before answering anyway: the event is safe in Postgres. */
+const ENQUEUE_TIMEOUT_MS = 1000;
+
+@Injectable()
+export class WebhookService {
+  private readonly logger = new Logger(WebhookService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly eventLog: EventLogRepository,
+    private readonly conversations: ConversationRepository,
+    private readonly messages: MessageRepository,
+    private readonly turns: TurnQueue,
+  ) {}
+
+  agentFor(agentId: string): AgentConfig {
+    const agent = this.config.agent(agentId);
+    if (!agent) throw new UnknownAgentError(agentId);
+    return agent;
+  }
+
+  /**
+   * Verifies, parses and durably records one webhook, then asks for a turn. Checks run in the order
+   * that reveals the least to a stranger: signature before JSON, JSON before content.
+   */
+  async accept(agent: AgentConfig, rawBody: Buffer, signature: string | undefined, now = new Date()): Promise<IntakeOutcome> {
+    if (!isValidSignature(agent.secret, rawBody, signature)) {
+      throw new SignatureError(signature ? 'X-Hootsuite-Signature does not match the body' : 'X-Hootsuite-Signature is missing');
+    }
+    const envelope = this.parseEnvelope(rawBody);
+    const age = now.getTime() - envelope.timestamp.getTime();
+    const maxAge = this.config.env.WEBHOOK_MAX_AGE;
+    if (Math.abs(age) > maxAge) {
+      throw new SignatureError(`timestamp is ${Math.round(age / 1000)}s away from now, outside the ${maxAge / 1000}s window`);
+    }
+    const parsed = parseEventData(envelope);
+    if (!parsed.success) {
+      throw new InvalidEventError(`${envelope.type} data is invalid: ${describe(parsed.error.issues)}`);
+    }
+    return this.record(agent, envelope, parsed.data);
+  }
+
+  private parseEnvelope(rawBody: Buffer): Envelope {
+    let json: unknown;
+    try {
+      json = JSON.parse(rawBody.toString('utf8'));
+    } catch {
+      throw new InvalidEventError('body is not valid JSON');
+    }
+    const result = EnvelopeSchema.safeParse(json);
+    if (!result.success) throw new InvalidEventError(`envelope is invalid: ${describe(result.error.issues)}`);
+    return result.data;
+  }
+
+  private async record(agent: AgentConfig, envelope: Envelope, event: ParsedEvent): Promise<IntakeOutcome> {
+    const inboxConversationId = event.type === 'UNKNOWN' ? undefined : event.data.conversationId;
+    const log = { agentId: agent.id, inboxConversationId, type: envelope.type, idempotencyKey: envelope.idempotencyKey };
+
+    const result = await this.dataSource.transaction(async (db): Promise<Recorded> => {
+      const eventId = await this.eventLog.insert(db, {
+        agentId: agent.id,
+        idempotencyKey: envelope.idempotencyKey,
+        type: envelope.type,
+        version: envelope.version,
+        inboxConversationId,
+        sentAt: envelope.timestamp,
+        payload: envelope,
+      });
+      if (eventId === undefined) return { outcome: 'duplicate' };
+
+      switch (event.type) {
+        case 'CONVERSATION_STARTED':
+        case 'CONVERSATION_DELEGATED': {
+          const d = event.data;
+          const mode = event.type === 'CONVERSATION_STARTED' ? 'inception' : 'delegation';
+          if (mode !== agent.mode) this.logger.warn({ ...log, msg: `a ${mode} event reached a ${agent.mode} agent; check the VA's activation in Inbox 2.0` });
+          const conversation = await this.conversations.openSession(db, {
+            agentId: agent.id,
+            inboxConversationId: d.conversationId,
+            mode,
+            reason: event.type === 'CONVERSATION_STARTED' ? 'started' : 'delegated',
+            contactProfile: d.contactProfile ?? null,
+            contactAttributes: (d.contactAttributes ?? []).map(({ attribute, value, source }) => ({ attribute, value, source })),
+            language: d.language ?? null,
+            channel: d.channel ?? null,
+            medium: d.medium ?? null,
+          });
+          // A delegated conversation has no contact message to wait for: the VA must speak first.
+          return { outcome: 'stored', conversation, turnDelay: mode === 'delegation' ? 0 : undefined };
+        }
+        case 'INBOUND_MESSAGE_RECEIVED': {
+          const d = event.data;
+          const conversation = await this.conversations.touchForInbound(db, {
+            agentId: agent.id,
+            inboxConversationId: d.conversationId,
+            mode: agent.mode,
+            topics: d.conversationTopics ?? null,
+            contactProfile: d.contactProfile ?? null,
+            channel: d.channel ?? null,
+            medium: d.medium ?? null,
+          });
+          await this.messages.insertInbound(db, {
+            conversationId: conversation.id,
+            session: conversation.session,
+            text: d.message.text ?? null,
+            payload: d.message.payload ?? null,
+            inboxMessageId: d.message.messageId ?? null,
+            trigger: d.trigger ?? null,
+            eventId,
+            sentAt: envelope.timestamp,
+          });
+          return { outcome: 'stored', conversation, turnDelay: agent.timeouts.turnDebounce };
+        }
+        case 'UNKNOWN':
+          return { outcome: 'ignored' };
+      }
+    });
+
+    this.logger.log({ ...log, conversationId: result.conversation?.id, outcome: result.outcome, msg: 'webhook accepted' });
+    if (result.conversation && result.turnDelay !== undefined) {
+      await this.requestTurn(result.conversation, result.turnDelay, log);
+    }
+    return result.outcome;
+  }
+
+  /** Redis is only the trigger: if it is slow or down, the scheduler's sweep finds the pending work in Postgres. */
+  private async requestTurn(conversation: ConversationRef, delay: number, log: object): Promise<void> {
+    if (conversation.state !== 'active') return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS}ms`)), ENQUEUE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.turns.requestTurn(conversation.id, delay), timeout]);
+    } catch (err) {
+      this.logger.error({ ...log, conversationId: conversation.id, err: (err as Error).message, msg: 'could not enqueue the turn; the sweep will pick it up' });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function describe(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
