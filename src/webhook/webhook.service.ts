@@ -50,7 +50,7 @@ export class WebhookService {
     if (!isValidSignature(agent.secret, rawBody, signature)) {
       throw new SignatureError(signature ? 'X-Hootsuite-Signature does not match the body' : 'X-Hootsuite-Signature is missing');
     }
-    const envelope = this.parseEnvelope(rawBody);
+    const { json, envelope } = this.parseEnvelope(rawBody);
     const age = now.getTime() - envelope.timestamp.getTime();
     const maxAge = this.config.env.WEBHOOK_MAX_AGE;
     if (Math.abs(age) > maxAge) {
@@ -60,10 +60,10 @@ export class WebhookService {
     if (!parsed.success) {
       throw new InvalidEventError(`${envelope.type} data is invalid: ${describe(parsed.error.issues)}`);
     }
-    return this.record(agent, envelope, parsed.data);
+    return this.record(agent, envelope, parsed.data, json);
   }
 
-  private parseEnvelope(rawBody: Buffer): Envelope {
+  private parseEnvelope(rawBody: Buffer): { json: unknown; envelope: Envelope } {
     let json: unknown;
     try {
       json = JSON.parse(rawBody.toString('utf8'));
@@ -72,10 +72,11 @@ export class WebhookService {
     }
     const result = EnvelopeSchema.safeParse(json);
     if (!result.success) throw new InvalidEventError(`envelope is invalid: ${describe(result.error.issues)}`);
-    return result.data;
+    return { json, envelope: result.data };
   }
 
-  private async record(agent: AgentConfig, envelope: Envelope, event: ParsedEvent): Promise<IntakeOutcome> {
+  /** `payload` is the JSON as received: the event log keeps what the platform sent, not our reading of it. */
+  private async record(agent: AgentConfig, envelope: Envelope, event: ParsedEvent, payload: unknown): Promise<IntakeOutcome> {
     const inboxConversationId = event.type === 'UNKNOWN' ? undefined : event.data.conversationId;
     const log = { agentId: agent.id, inboxConversationId, type: envelope.type, idempotencyKey: envelope.idempotencyKey };
 
@@ -87,7 +88,7 @@ export class WebhookService {
         version: envelope.version,
         inboxConversationId,
         sentAt: envelope.timestamp,
-        payload: envelope,
+        payload,
       });
       if (eventId === undefined) return { outcome: 'duplicate' };
 
