@@ -8,4 +8,5 @@ export default {
   },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   testTimeout: 60000,
+  setupFiles: ['<rootDir>/test/support/jest.setup.ts'],
 };

@@ -12,6 +12,8 @@ import { MessageRepository } from './conversation/message.repository.js';
 import { dataSourceOptions } from './database/data-source.options.js';
 import { runMigrationsLocked } from './database/migrate.js';
 import { HealthController } from './health/health.controller.js';
+import { HttpInboxClient, inboxOptionsFromEnv } from './inbox/http-inbox.client.js';
+import { InboxClient } from './inbox/inbox.client.js';
 import { QUEUES } from './scheduler/queues.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
 import { EventLogRepository } from './webhook/event-log.repository.js';
@@ -58,6 +60,7 @@ export class AppModule {
         MessageRepository,
         WebhookService,
         { provide: TurnQueue, useClass: BullTurnQueue },
+        { provide: InboxClient, useFactory: () => new HttpInboxClient(inboxOptionsFromEnv(env)) },
       ],
     };
   }
