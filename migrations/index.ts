@@ -1,4 +1,5 @@
 import { InitialSchema1764000000000 } from './1764000000000-InitialSchema.js';
+import { Decisions1764000000001 } from './1764000000001-Decisions.js';
 
 /** Every migration, oldest first. Listed explicitly so ESM builds and jest load the same set. */
-export const MIGRATIONS = [InitialSchema1764000000000];
+export const MIGRATIONS = [InitialSchema1764000000000, Decisions1764000000001];

@@ -4,6 +4,8 @@ import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DecisionEngine } from './agent/decision.engine.js';
+import { DecisionRepository } from './agent/decision.repository.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -14,6 +16,8 @@ import { runMigrationsLocked } from './database/migrate.js';
 import { HealthController } from './health/health.controller.js';
 import { HttpInboxClient, inboxOptionsFromEnv } from './inbox/http-inbox.client.js';
 import { InboxClient } from './inbox/inbox.client.js';
+import { LlmClient } from './llm/llm.client.js';
+import { OpenAiLlmClient } from './llm/openai-llm.client.js';
 import { QUEUES } from './scheduler/queues.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
 import { EventLogRepository } from './webhook/event-log.repository.js';
@@ -61,6 +65,9 @@ export class AppModule {
         WebhookService,
         { provide: TurnQueue, useClass: BullTurnQueue },
         { provide: InboxClient, useFactory: () => new HttpInboxClient(inboxOptionsFromEnv(env)) },
+        { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
+        DecisionEngine,
+        DecisionRepository,
       ],
     };
   }

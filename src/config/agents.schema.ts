@@ -8,15 +8,18 @@ export const PLATFORM_DELEGATION_FIRST_MESSAGE_MS = 120_000;
 
 export const ATTRIBUTE_KEY = /^[a-zA-Z0-9_]+$/;
 
+// Deliberately specific: a bare "agent" would also match "my travel agent said…".
 const DEFAULT_HUMAN_PHRASES = [
   'human',
   'real person',
   'a person',
-  'agent',
+  'live agent',
+  'human agent',
+  'support agent',
   'representative',
-  'someone real',
   'talk to someone',
   'speak to someone',
+  'operator',
 ];
 
 const text = () => z.string().trim().min(1);
@@ -85,10 +88,10 @@ export const AgentSchema = z
         maxTurns: z.number().int().min(1).max(200).default(8),
         maxMessageLength: z.number().int().min(20).max(4000).default(1000),
         maxAttributeLength: z.number().int().min(1).max(1000).default(200),
-        historyWindow: z.number().int().min(4).max(200).default(20),
+        historyWindow: z.number().int().min(4).max(200).default(12),
       })
       .strict()
-      .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 20 }),
+      .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 12 }),
     timeouts: TimeoutsSchema.default(() => TimeoutsSchema.parse({})),
     messages: MessagesSchema.default(() => MessagesSchema.parse({})),
   })

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+export type DecisionAction = 'reply' | 'resolve' | 'handover';
+
+/** What the LLM must answer, exactly (every field required; "" and [] for none). */
+export const LlmDecisionSchema = z
+  .object({
+    action: z.enum(['reply', 'resolve', 'handover']),
+    message: z.string(),
+    topics: z.array(z.string()),
+    contactAttributes: z.array(z.object({ name: z.string(), value: z.string() }).strict()),
+    confidence: z.number().min(0).max(1),
+    reason: z.string(),
+    handoverNote: z.string(),
+  })
+  .strict();
+export type LlmDecision = z.infer<typeof LlmDecisionSchema>;
+
+/** The same shape as JSON Schema for `response_format` (strict mode: all required, no extras). */
+export const DECISION_JSON_SCHEMA = {
+  name: 'decision',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action', 'message', 'topics', 'contactAttributes', 'confidence', 'reason', 'handoverNote'],
+    properties: {
+      action: { type: 'string', enum: ['reply', 'resolve', 'handover'] },
+      message: { type: 'string' },
+      topics: { type: 'array', items: { type: 'string' } },
+      contactAttributes: {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'value'],
+          properties: { name: { type: 'string' }, value: { type: 'string' } },
+        },
+      },
+      confidence: { type: 'number' },
+      reason: { type: 'string' },
+      handoverNote: { type: 'string' },
+    },
+  },
+};
+
+export const SummarySchema = z.object({ summary: z.string() }).strict();
+export const SUMMARY_JSON_SCHEMA = {
+  name: 'summary',
+  schema: { type: 'object', additionalProperties: false, required: ['summary'], properties: { summary: { type: 'string' } } },
+};
+
+/** A decision as the bridge acts on it: after guardrails, attributes as a map. */
+export interface Decision {
+  action: DecisionAction;
+  message: string;
+  topics: string[];
+  contactAttributes: Record<string, string>;
+  confidence: number;
+  reason: string;
+  handoverNote: string;
+}
+
+export interface TranscriptEntry {
+  direction: 'inbound' | 'outbound';
+  text: string | null;
+  payload: string | null;
+  /** An inbound message this turn answers (not yet handled by an earlier turn). */
+  pending?: boolean;
+}
+
+/** What the engine knows of a conversation when it decides. */
+export interface ConversationContext {
+  mode: 'inception' | 'delegation';
+  language: string | null;
+  contactProfile: Record<string, unknown> | null;
+  contactAttributes: Array<{ attribute: string; value: string }>;
+  /** Running summary of messages older than the transcript window. */
+  summary: string | null;
+  /** The most recent messages of the session, oldest first. */
+  transcript: TranscriptEntry[];
+  /** Turns the agent already took in this session. */
+  agentTurns: number;
+  channel?: Record<string, unknown> | null;
+  medium?: Record<string, unknown> | null;
+}

@@ -1,0 +1,161 @@
+import fc from 'fast-check';
+import { parseAgents } from '../config/agents.loader.js';
+import type { ConversationContext, LlmDecision } from './decision.js';
+import { applyGuardrails, mentionsAny } from './guardrails.js';
+
+const [agent] = parseAgents(
+  `agents:
+  - id: acme
+    name: Acme
+    mode: inception
+    secretEnv: S
+    llm: { model: m }
+    prompt: Be kind.
+    topics: [Billing, Shipping]
+    contactAttributes: { order_number: The order number }
+    limits: { minConfidence: 0.6, maxTurns: 3, maxMessageLength: 40, maxAttributeLength: 10 }
+`,
+  { S: 'aa' },
+);
+
+const proposal = (p: Partial<LlmDecision> = {}): LlmDecision => ({
+  action: 'reply',
+  message: 'Happy to help.',
+  topics: [],
+  contactAttributes: [],
+  confidence: 0.9,
+  reason: 'because',
+  handoverNote: '',
+  ...p,
+});
+
+const ctx = (contact = 'Where is my parcel?', agentTurns = 0): ConversationContext => ({
+  mode: 'inception',
+  language: 'en',
+  contactProfile: null,
+  contactAttributes: [],
+  summary: null,
+  transcript: [{ direction: 'inbound', text: contact, payload: null, pending: true }],
+  agentTurns,
+});
+
+describe(applyGuardrails.name, () => {
+  it('passes a good reply through unchanged', () => {
+    const sut = applyGuardrails(agent, proposal(), ctx());
+    expect(sut).toEqual({
+      decision: { action: 'reply', message: 'Happy to help.', topics: [], contactAttributes: {}, confidence: 0.9, reason: 'because', handoverNote: '' },
+      fired: [],
+    });
+  });
+
+  it('keeps only allowed topics, matched in any case and sent with the configured spelling', () => {
+    const sut = applyGuardrails(agent, proposal({ topics: ['billing', 'VIP', ' SHIPPING ', 'Billing'] }), ctx());
+    expect(sut.decision.topics).toEqual(['Billing', 'Shipping']);
+    expect(sut.fired).toEqual(['dropped topics outside the allow-list: VIP']);
+  });
+
+  it('keeps only configured attribute keys with a bounded, non-empty value', () => {
+    const sut = applyGuardrails(
+      agent,
+      proposal({
+        contactAttributes: [
+          { name: 'order_number', value: ' A-12345 ' },
+          { name: 'vip_status', value: 'gold' },
+          { name: 'order-number', value: 'x' },
+        ],
+      }),
+      ctx(),
+    );
+    expect(sut.decision.contactAttributes).toEqual({ order_number: 'A-12345' });
+    expect(sut.fired).toEqual([
+      'dropped attribute outside the configured keys: vip_status',
+      'dropped attribute outside the configured keys: order-number',
+    ]);
+    const long = applyGuardrails(agent, proposal({ contactAttributes: [{ name: 'order_number', value: 'A-1234567890' }] }), ctx());
+    expect(long.decision.contactAttributes).toEqual({});
+    expect(long.fired).toEqual(['dropped attribute over 10 characters: order_number']);
+  });
+
+  it('cuts a message over the length cap at a word', () => {
+    const sut = applyGuardrails(agent, proposal({ message: 'This answer is much longer than forty characters allowed here.' }), ctx());
+    expect(sut.decision.message.length).toBeLessThanOrEqual(40);
+    expect(sut.decision.message).toMatch(/…$/);
+    expect(sut.fired).toEqual(['message cut to 40 characters']);
+  });
+
+  it('hands over a reply or resolve below minConfidence', () => {
+    for (const action of ['reply', 'resolve'] as const) {
+      const sut = applyGuardrails(agent, proposal({ action, confidence: 0.59 }), ctx());
+      expect(sut.decision).toMatchObject({ action: 'handover', message: '' });
+      expect(sut.decision.handoverNote).toMatch(/confidence 0.59 is under 0.6/);
+    }
+  });
+
+  it('hands over an empty reply', () => {
+    expect(applyGuardrails(agent, proposal({ message: '   ' }), ctx()).decision.action).toBe('handover');
+  });
+
+  it('hands over once the agent has taken maxTurns turns', () => {
+    expect(applyGuardrails(agent, proposal(), ctx('hi', 2)).decision.action).toBe('reply');
+    const sut = applyGuardrails(agent, proposal(), ctx('hi', 3));
+    expect(sut.decision.action).toBe('handover');
+    expect(sut.fired).toEqual(['the agent reached its limit of 3 turns']);
+  });
+
+  it('hands over when the contact asks for a human, even if the LLM wants to reply', () => {
+    const sut = applyGuardrails(agent, proposal({ topics: ['Billing'] }), ctx('Can I talk to a real person please?'));
+    expect(sut.decision).toMatchObject({ action: 'handover', topics: ['Billing'] });
+    expect(sut.fired).toEqual(['the contact asked for a human']);
+  });
+
+  it('looks for a human request only in the messages this turn answers', () => {
+    const c = ctx('thanks');
+    c.transcript.unshift({ direction: 'inbound', text: 'I wanted a human earlier', payload: null });
+    expect(applyGuardrails(agent, proposal(), c).decision.action).toBe('reply');
+  });
+
+  it('keeps the LLM’s own handover and its note', () => {
+    const sut = applyGuardrails(agent, proposal({ action: 'handover', message: 'A colleague will help.', handoverNote: 'Refund over 100 EUR' }), ctx());
+    expect(sut.decision).toMatchObject({ action: 'handover', message: 'A colleague will help.', handoverNote: 'Refund over 100 EUR' });
+    expect(sut.fired).toEqual([]);
+  });
+
+  it('never lets any proposal out with a topic or attribute outside the allow-lists', () => {
+    const word = fc.string({ minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(
+        fc.record({
+          action: fc.constantFrom('reply', 'resolve', 'handover') as fc.Arbitrary<LlmDecision['action']>,
+          message: fc.string({ maxLength: 80 }),
+          topics: fc.array(fc.oneof(word, fc.constantFrom('billing', 'Shipping', 'VIP'))),
+          contactAttributes: fc.array(fc.record({ name: fc.oneof(word, fc.constant('order_number')), value: fc.string({ maxLength: 20 }) })),
+          confidence: fc.double({ min: 0, max: 1, noNaN: true }),
+          reason: fc.string(),
+          handoverNote: fc.string(),
+        }),
+        fc.string({ maxLength: 60 }),
+        fc.nat(5),
+        (p, contact, turns) => {
+          const { decision } = applyGuardrails(agent, p, ctx(contact, turns));
+          return (
+            decision.topics.every((t) => agent.topics.includes(t)) &&
+            Object.entries(decision.contactAttributes).every(([k, v]) => k === 'order_number' && v.length > 0 && v.length <= 10) &&
+            decision.message.length <= 40 &&
+            (decision.action === 'handover' || decision.confidence >= 0.6) &&
+            (decision.action !== 'reply' || decision.message.length > 0) &&
+            (turns < 3 || decision.action === 'handover')
+          );
+        },
+      ),
+    );
+  });
+});
+
+describe(mentionsAny.name, () => {
+  it('matches whole words and phrases in any case and across punctuation', () => {
+    expect(mentionsAny('I want a HUMAN!', ['human'])).toBe(true);
+    expect(mentionsAny('talk   to someone, please', ['talk to someone'])).toBe(true);
+    expect(mentionsAny('for the good of humanity', ['human'])).toBe(false);
+    expect(mentionsAny('anything', [' '])).toBe(false);
+  });
+});

@@ -1,0 +1,92 @@
+import type { AgentConfig } from '../config/agents.schema.js';
+import { ATTRIBUTE_KEY } from '../config/agents.schema.js';
+import type { ConversationContext, Decision, LlmDecision } from './decision.js';
+
+export interface GuardedDecision {
+  decision: Decision;
+  /** Each guardrail that changed something, in words for the audit trail and the handover note. */
+  fired: string[];
+}
+
+/**
+ * Keeps whatever the LLM proposed inside what the team allowed. Pure: the same proposal and
+ * context always give the same decision. Order matters: filtering first, then the reasons to hand
+ * over, so a forced handover still carries the valid topics and attributes.
+ */
+export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: ConversationContext): GuardedDecision {
+  const fired: string[] = [];
+
+  const allowed = new Map(agent.topics.map((t) => [t.toLowerCase(), t]));
+  const topics = [...new Set(proposed.topics.map((t) => allowed.get(t.trim().toLowerCase())).filter((t): t is string => !!t))];
+  const dropped = proposed.topics.filter((t) => !allowed.has(t.trim().toLowerCase()));
+  if (dropped.length) fired.push(`dropped topics outside the allow-list: ${dropped.join(', ')}`);
+
+  const contactAttributes: Record<string, string> = {};
+  for (const { name, value } of proposed.contactAttributes) {
+    const clean = value.trim();
+    if (!(name in agent.contactAttributes) || !ATTRIBUTE_KEY.test(name)) {
+      fired.push(`dropped attribute outside the configured keys: ${name}`);
+    } else if (!clean) {
+      fired.push(`dropped empty attribute: ${name}`);
+    } else if (clean.length > agent.limits.maxAttributeLength) {
+      fired.push(`dropped attribute over ${agent.limits.maxAttributeLength} characters: ${name}`);
+    } else {
+      contactAttributes[name] = clean;
+    }
+  }
+
+  let message = proposed.message.trim();
+  if (message.length > agent.limits.maxMessageLength) {
+    message = truncate(message, agent.limits.maxMessageLength);
+    fired.push(`message cut to ${agent.limits.maxMessageLength} characters`);
+  }
+
+  const decision: Decision = {
+    action: proposed.action,
+    message,
+    topics,
+    contactAttributes,
+    confidence: proposed.confidence,
+    reason: proposed.reason.trim(),
+    handoverNote: proposed.handoverNote.trim(),
+  };
+
+  const forceHandover = (why: string) => {
+    fired.push(why);
+    decision.action = 'handover';
+    // The rejected reply is not sent; the contact gets the agent's handover message instead.
+    decision.message = '';
+    decision.handoverNote = [decision.handoverNote, `Handed over by a guardrail: ${why}.`].filter(Boolean).join('\n');
+  };
+
+  const asksForHuman = pendingContactText(ctx).find((text) => mentionsAny(text, agent.humanRequestPhrases));
+  if (asksForHuman !== undefined && decision.action !== 'handover') {
+    forceHandover('the contact asked for a human');
+  } else if (decision.action !== 'handover' && ctx.agentTurns >= agent.limits.maxTurns) {
+    forceHandover(`the agent reached its limit of ${agent.limits.maxTurns} turns`);
+  } else if (decision.action === 'reply' && !decision.message) {
+    forceHandover('the LLM chose to reply but wrote no message');
+  } else if (decision.action !== 'handover' && decision.confidence < agent.limits.minConfidence) {
+    forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`);
+  }
+  return { decision, fired };
+}
+
+function pendingContactText(ctx: ConversationContext): string[] {
+  return ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
+}
+
+/** Whole-word, case-insensitive: "human" matches "a Human please" but not "humanity". */
+export function mentionsAny(text: string, phrases: readonly string[]): boolean {
+  const normalized = ` ${text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ')} `;
+  return phrases.some((p) => {
+    const phrase = p.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+    return phrase.length > 0 && normalized.includes(` ${phrase} `);
+  });
+}
+
+function truncate(text: string, max: number): string {
+  const cut = text.slice(0, max - 1);
+  const lastSpace = cut.lastIndexOf(' ');
+  return `${(lastSpace > max * 0.6 ? cut.slice(0, lastSpace) : cut).trimEnd()}…`;
+}

@@ -1,0 +1,50 @@
+/** One chat message as the OpenAI Chat Completions API takes it. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface LlmRequest {
+  model: string;
+  temperature: number;
+  maxOutputTokens: number;
+  messages: ChatMessage[];
+  /** A JSON Schema the output must follow (`response_format: json_schema`, strict). */
+  schema: { name: string; schema: Record<string, unknown> };
+  /** This request must be over by then (epoch ms); the client caps its timeout to fit. */
+  deadline?: number;
+}
+
+export interface LlmUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+export interface LlmResponse {
+  content: string | null;
+  refusal: string | null;
+  finishReason: string;
+  model: string;
+  usage: LlmUsage;
+  latencyMs: number;
+}
+
+export type LlmFailureKind = 'timeout' | 'rate_limited' | 'server' | 'connection' | 'refused_request' | 'auth';
+
+/** The endpoint did not produce a completion (after the SDK's own retries). */
+export class LlmError extends Error {
+  override name = 'LlmError';
+  constructor(
+    readonly kind: LlmFailureKind,
+    message: string,
+    readonly latencyMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The port to any OpenAI-compatible chat endpoint. */
+export abstract class LlmClient {
+  abstract complete(request: LlmRequest): Promise<LlmResponse>;
+}

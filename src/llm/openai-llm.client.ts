@@ -1,0 +1,79 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { Env } from '../config/env.schema.js';
+import { LlmClient, LlmError, type LlmFailureKind, type LlmRequest, type LlmResponse } from './llm.client.js';
+
+/**
+ * The official SDK against `OPENAI_BASE_URL`, so OpenAI, Azure OpenAI, vLLM and Ollama all work.
+ * Chat Completions with `response_format: json_schema` is the portable choice among them.
+ */
+export class OpenAiLlmClient extends LlmClient {
+  private readonly sdk: OpenAI;
+
+  constructor(private readonly env: Pick<Env, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY' | 'OPENAI_TIMEOUT' | 'OPENAI_MAX_RETRIES'>) {
+    super();
+    this.sdk = new OpenAI({
+      baseURL: env.OPENAI_BASE_URL,
+      apiKey: env.OPENAI_API_KEY,
+      timeout: env.OPENAI_TIMEOUT,
+      maxRetries: env.OPENAI_MAX_RETRIES,
+    });
+  }
+
+  async complete(request: LlmRequest): Promise<LlmResponse> {
+    const started = Date.now();
+    const remaining = request.deadline === undefined ? Infinity : request.deadline - started;
+    if (remaining <= 0) throw new LlmError('timeout', 'no time left before the deadline', 0);
+    // The deadline bounds the whole call, the SDK's retries included.
+    const signal = Number.isFinite(remaining) ? AbortSignal.timeout(remaining) : undefined;
+    try {
+      const completion = await this.sdk.chat.completions.create(
+        {
+          model: request.model,
+          messages: request.messages,
+          temperature: request.temperature,
+          max_tokens: request.maxOutputTokens,
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: request.schema.name, strict: true, schema: request.schema.schema },
+          },
+        },
+        { timeout: Math.min(this.env.OPENAI_TIMEOUT, remaining), signal },
+      );
+      const choice = completion.choices[0];
+      return {
+        content: choice?.message?.content ?? null,
+        refusal: choice?.message?.refusal ?? null,
+        finishReason: choice?.finish_reason ?? 'unknown',
+        model: completion.model,
+        usage: {
+          promptTokens: completion.usage?.prompt_tokens ?? 0,
+          completionTokens: completion.usage?.completion_tokens ?? 0,
+          cachedTokens: completion.usage?.prompt_tokens_details?.cached_tokens ?? 0,
+        },
+        latencyMs: Date.now() - started,
+      };
+    } catch (err) {
+      const latencyMs = Date.now() - started;
+      let [kind, message] = classify(err);
+      // A connection that failed only after the full timeout timed out, whatever the SDK could tell
+      // (an abort from another realm, as under jest's VM, reaches it as a bare connection error).
+      if (kind === 'connection' && latencyMs >= Math.min(this.env.OPENAI_TIMEOUT, remaining) - 20) {
+        [kind, message] = ['timeout', 'the LLM did not answer in time'];
+      }
+      throw new LlmError(kind, message, latencyMs);
+    }
+  }
+}
+
+function classify(err: unknown): [LlmFailureKind, string] {
+  if (err instanceof APIConnectionTimeoutError || err instanceof APIUserAbortError) return ['timeout', 'the LLM did not answer in time'];
+  if (err instanceof APIConnectionError) return ['connection', `cannot reach the LLM endpoint: ${err.message}`];
+  if (err instanceof APIError) {
+    const status = err.status ?? 0;
+    if (status === 429) return ['rate_limited', 'the LLM endpoint is rate limiting (429)'];
+    if (status === 401 || status === 403) return ['auth', `the LLM endpoint refused the API key (${status})`];
+    if (status >= 500) return ['server', `the LLM endpoint failed (${status})`];
+    return ['refused_request', `the LLM endpoint refused the request (${status}): ${err.message}`];
+  }
+  return ['connection', (err as Error)?.message ?? String(err)];
+}
