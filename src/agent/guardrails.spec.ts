@@ -62,6 +62,8 @@ describe(applyGuardrails.name, () => {
           { name: 'order_number', value: ' A-12345 ' },
           { name: 'vip_status', value: 'gold' },
           { name: 'order-number', value: 'x' },
+          { name: 'constructor', value: 'x' },
+          { name: '__proto__', value: 'x' },
         ],
       }),
       ctx(),
@@ -70,7 +72,10 @@ describe(applyGuardrails.name, () => {
     expect(sut.fired).toEqual([
       'dropped attribute outside the configured keys: vip_status',
       'dropped attribute outside the configured keys: order-number',
+      'dropped attribute outside the configured keys: constructor',
+      'dropped attribute outside the configured keys: __proto__',
     ]);
+    expect(Object.getPrototypeOf(sut.decision.contactAttributes)).toBe(Object.prototype);
     const long = applyGuardrails(agent, proposal({ contactAttributes: [{ name: 'order_number', value: 'A-1234567890' }] }), ctx());
     expect(long.decision.contactAttributes).toEqual({});
     expect(long.fired).toEqual(['dropped attribute over 10 characters: order_number']);

@@ -21,19 +21,21 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
   const dropped = proposed.topics.filter((t) => !allowed.has(t.trim().toLowerCase()));
   if (dropped.length) fired.push(`dropped topics outside the allow-list: ${dropped.join(', ')}`);
 
-  const contactAttributes: Record<string, string> = {};
+  // Own keys only, into a map: "constructor" or "__proto__" must not pass for a configured key.
+  const accepted = new Map<string, string>();
   for (const { name, value } of proposed.contactAttributes) {
     const clean = value.trim();
-    if (!(name in agent.contactAttributes) || !ATTRIBUTE_KEY.test(name)) {
+    if (!Object.hasOwn(agent.contactAttributes, name) || !ATTRIBUTE_KEY.test(name)) {
       fired.push(`dropped attribute outside the configured keys: ${name}`);
     } else if (!clean) {
       fired.push(`dropped empty attribute: ${name}`);
     } else if (clean.length > agent.limits.maxAttributeLength) {
       fired.push(`dropped attribute over ${agent.limits.maxAttributeLength} characters: ${name}`);
     } else {
-      contactAttributes[name] = clean;
+      accepted.set(name, clean);
     }
   }
+  const contactAttributes = Object.fromEntries(accepted);
 
   let message = proposed.message.trim();
   if (message.length > agent.limits.maxMessageLength) {
