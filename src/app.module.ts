@@ -18,7 +18,15 @@ import { HttpInboxClient, inboxOptionsFromEnv } from './inbox/http-inbox.client.
 import { InboxClient } from './inbox/inbox.client.js';
 import { LlmClient } from './llm/llm.client.js';
 import { OpenAiLlmClient } from './llm/openai-llm.client.js';
+import { ActionRepository } from './conversation/action.repository.js';
+import { ActionRunner } from './conversation/action.runner.js';
+import { TimerService } from './conversation/timer.service.js';
+import { TurnService } from './conversation/turn.service.js';
 import { QUEUES } from './scheduler/queues.js';
+import { SchedulerService } from './scheduler/scheduler.service.js';
+import { BullTimerQueue, TimerQueue } from './scheduler/timer-queue.js';
+import { TimerProcessor } from './scheduler/timer.processor.js';
+import { TurnProcessor } from './scheduler/turn.processor.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
 import { EventLogRepository } from './webhook/event-log.repository.js';
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
@@ -53,17 +61,24 @@ export class AppModule {
           },
         }),
         BullModule.forRoot({ connection: { url: env.REDIS_URL, maxRetriesPerRequest: null }, prefix: env.REDIS_PREFIX }),
-        BullModule.registerQueue({ name: QUEUES.turns }),
+        BullModule.registerQueue({ name: QUEUES.turns }, { name: QUEUES.timers }),
       ],
       controllers: [HealthController, ...(config.runsWeb ? [WebhookController] : [])],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_FILTER, useClass: WebhookErrorsFilter },
         EventLogRepository,
-        ConversationRepository,
         MessageRepository,
         WebhookService,
         { provide: TurnQueue, useClass: BullTurnQueue },
+        { provide: TimerQueue, useClass: BullTimerQueue },
+        ConversationRepository,
+        ActionRepository,
+        ActionRunner,
+        TurnService,
+        TimerService,
+        // ROLE=web runs intake only; ROLE=worker runs the queues and the sweep only.
+        ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SchedulerService] : []),
         { provide: InboxClient, useFactory: () => new HttpInboxClient(inboxOptionsFromEnv(env)) },
         { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
         DecisionEngine,

@@ -1,10 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ConversationRepository, type ConversationRef } from '../conversation/conversation.repository.js';
 import { MessageRepository } from '../conversation/message.repository.js';
+import { durationsFor, machineConfig } from '../conversation/action.runner.js';
+import { transition, type Input } from '../conversation/state-machine.js';
+import { TimerQueue } from '../scheduler/timer-queue.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EnvelopeSchema, parseEventData, type Envelope, type ParsedEvent } from './webhook-events.schema.js';
@@ -18,6 +21,8 @@ interface Recorded {
   conversation?: ConversationRef;
   /** When set, the conversation wants a turn after this many milliseconds. */
   turnDelay?: number;
+  /** The conversation's next deadline, for its timer job. */
+  nextDeadline?: Date | null;
 }
 
 /** How long the webhook waits for Redis before answering anyway: the event is safe in Postgres. */
@@ -34,6 +39,7 @@ export class WebhookService {
     private readonly conversations: ConversationRepository,
     private readonly messages: MessageRepository,
     private readonly turns: TurnQueue,
+    private readonly timers: TimerQueue,
   ) {}
 
   agentFor(agentId: string): AgentConfig {
@@ -110,7 +116,7 @@ export class WebhookService {
             medium: d.medium ?? null,
           });
           // A delegated conversation has no contact message to wait for: the VA must speak first.
-          return { outcome: 'stored', conversation, turnDelay: mode === 'delegation' ? 0 : undefined };
+          return { outcome: 'stored', conversation, ...(await this.advance(db, agent, conversation, { type: mode === 'inception' ? 'started' : 'delegated' })) };
         }
         case 'INBOUND_MESSAGE_RECEIVED': {
           const d = event.data;
@@ -133,7 +139,7 @@ export class WebhookService {
             eventId,
             sentAt: envelope.timestamp,
           });
-          return { outcome: 'stored', conversation, turnDelay: agent.timeouts.turnDebounce };
+          return { outcome: 'stored', conversation, ...(await this.advance(db, agent, conversation, { type: 'inbound' })) };
         }
         case 'UNKNOWN':
           return { outcome: 'ignored' };
@@ -141,21 +147,34 @@ export class WebhookService {
     });
 
     this.logger.log({ ...log, conversationId: result.conversation?.id, outcome: result.outcome, msg: 'webhook accepted' });
-    if (result.conversation && result.turnDelay !== undefined) {
-      await this.requestTurn(result.conversation, result.turnDelay, log);
-    }
+    if (result.conversation) await this.trigger(result, log);
     return result.outcome;
   }
 
+  /** Feeds the event to the state machine and applies it to the row, in the intake's transaction. */
+  private async advance(db: EntityManager, agent: AgentConfig, conversation: ConversationRef, input: Input): Promise<Pick<Recorded, 'turnDelay' | 'nextDeadline'>> {
+    // openSession already made the row active (and began a new session where one was due).
+    const before = input.type === 'inbound' ? conversation.state : 'active';
+    const t = transition(before, input, machineConfig(agent));
+    if (t.effects.length === 0) return {};
+    const { nextDeadline } = await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
+    const turn = t.effects.find((e) => e.type === 'requestTurn');
+    return { nextDeadline, turnDelay: turn ? (turn.kind === 'opening' ? 0 : agent.timeouts.turnDebounce) : undefined };
+  }
+
   /** Redis is only the trigger: if it is slow or down, the scheduler's sweep finds the pending work in Postgres. */
-  private async requestTurn(conversation: ConversationRef, delay: number, log: object): Promise<void> {
-    if (conversation.state !== 'active') return;
+  private async trigger(result: Recorded, log: object): Promise<void> {
+    const conversation = result.conversation!;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS}ms`)), ENQUEUE_TIMEOUT_MS);
     });
+    const work = Promise.all([
+      result.nextDeadline ? this.timers.arm(conversation.id, result.nextDeadline) : undefined,
+      result.turnDelay !== undefined ? this.turns.requestTurn(conversation.id, result.turnDelay) : undefined,
+    ]);
     try {
-      await Promise.race([this.turns.requestTurn(conversation.id, delay), timeout]);
+      await Promise.race([work, timeout]);
     } catch (err) {
       this.logger.error({ ...log, conversationId: conversation.id, err: (err as Error).message, msg: 'could not enqueue the turn; the sweep will pick it up' });
     } finally {

@@ -7,6 +7,8 @@ import { Queue } from 'bullmq';
 import { createApp } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { QUEUES } from '../../src/scheduler/queues.js';
+import type { FakeInbox } from '../fakes/fake-inbox.js';
+import type { FakeLlm } from '../fakes/fake-llm.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const TRIAGE_SECRET = '00112233445566778899aabbccddeeff';
@@ -40,6 +42,8 @@ export interface BridgeOptions {
   agents?: string;
   env?: Record<string, string>;
   database?: TestDatabase;
+  inbox?: FakeInbox;
+  llm?: FakeLlm;
 }
 
 export interface TestBridge {
@@ -76,27 +80,52 @@ export async function startBridge(options: BridgeOptions = {}): Promise<TestBrid
   const dir = mkdtempSync(join(tmpdir(), 'iva-agents-'));
   const agentsFile = join(dir, 'agents.yaml');
   writeFileSync(agentsFile, options.agents ?? TEST_AGENTS);
-  const env = testEnv({ DATABASE_URL: db.url, AGENTS_FILE: agentsFile, PORT: '0', ...options.env });
+  const fakes: Record<string, string> = {};
+  if (options.inbox) {
+    Object.assign(fakes, {
+      INBOX_API_URL: options.inbox.url,
+      INBOX_CLIENT_ID: options.inbox.clientId,
+      INBOX_CLIENT_SECRET: options.inbox.clientSecret,
+      INBOX_ORGANIZATION_ID: options.inbox.organizationId,
+    });
+  }
+  if (options.llm) fakes.OPENAI_BASE_URL = options.llm.url;
+  const env = testEnv({ DATABASE_URL: db.url, AGENTS_FILE: agentsFile, PORT: '0', ...fakes, ...options.env });
   const config = AppConfig.load(env);
   const app = await createApp(config);
   await app.listen(0, '127.0.0.1');
   const url = await app.getUrl();
   const queues: Queue[] = [];
+  const queue = (name: keyof typeof QUEUES): Queue => {
+    const q = new Queue(QUEUES[name], { connection: { url: config.env.REDIS_URL }, prefix: config.env.REDIS_PREFIX });
+    queues.push(q);
+    return q;
+  };
   return {
     app,
     url: url.replace('[::1]', '127.0.0.1'),
     config,
     db,
     redisPrefix: config.env.REDIS_PREFIX,
-    queue(name) {
-      const q = new Queue(QUEUES[name], { connection: { url: config.env.REDIS_URL }, prefix: config.env.REDIS_PREFIX });
-      queues.push(q);
-      return q;
-    },
+    queue,
     async close() {
-      await Promise.all(queues.map(async (q) => { await q.obliterate({ force: true }).catch(() => undefined); await q.close(); }));
       await app.close();
+      for (const name of Object.keys(QUEUES) as Array<keyof typeof QUEUES>) {
+        await queue(name).obliterate({ force: true }).catch(() => undefined);
+      }
+      await Promise.all(queues.map((q) => q.close()));
       if (!options.database) await db.drop();
     },
   };
+}
+
+/** Polls until `check` returns a truthy value, or fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }

@@ -1,0 +1,67 @@
+import type { DecisionOutcome } from '../agent/decision.engine.js';
+import type { ConversationContext } from '../agent/decision.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import type { ManipulateConversation } from '../inbox/inbox.schemas.js';
+import type { ConversationRow } from './conversation.repository.js';
+import type { CannedSend, Delivered } from './state-machine.js';
+
+type NoteWriter = (why: string, llmNote?: string) => string;
+
+/** One manipulate call carries the whole decision: message, topics, attributes, note and completion. */
+export function decisionCall(agent: AgentConfig, conversation: ConversationRow, outcome: DecisionOutcome, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
+  const d = outcome.decision;
+  const body: ManipulateConversation = {};
+  const message = d.action === 'handover' ? d.message || agent.messages.handover : d.message;
+  if (message) body.sendMessage = { text: message };
+  if (d.topics.length) body.applyTopics = d.topics;
+  // The platform never overwrites an attribute that has a value: send only the new ones.
+  const known = new Set((conversation.contact_attributes ?? []).map((a) => a.attribute));
+  const fresh = Object.entries(d.contactAttributes).filter(([key]) => !known.has(key));
+  if (fresh.length) body.setContactAttributes = Object.fromEntries(fresh);
+  if (d.action === 'handover') {
+    const why = outcome.failure
+      ? `the LLM failed (${outcome.failure})`
+      : outcome.guardrails.length
+        ? `${d.reason || 'the agent decided to hand over'} [guardrails: ${outcome.guardrails.join('; ')}]`
+        : d.reason || 'the agent decided to hand over';
+    body.applyConversationNotes = [{ text: note(why, d.handoverNote) }];
+    body.complete = 'HANDOVER';
+  }
+  if (d.action === 'resolve') body.complete = 'RESOLVED';
+  return { kind: outcome.kind === 'opening' ? 'opening' : d.action, body };
+}
+
+/** The calls the bridge makes on its own, from the agent's configured messages. */
+export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
+  const m = agent.messages;
+  const topic = agent.timeouts.timeoutTopic ? { applyTopics: [agent.timeouts.timeoutTopic] } : {};
+  switch (send.what) {
+    case 'greeting':
+      return { kind: 'greeting', body: { sendMessage: { text: m.greeting } } };
+    case 'nudge':
+      return { kind: 'nudge', body: { sendMessage: { text: m.nudge } } };
+    case 'vaTimeout':
+      return {
+        kind: 'handover',
+        body: {
+          sendMessage: { text: m.error },
+          applyConversationNotes: [{ text: note(`no answer was ready before the virtual-agent deadline (${agent.timeouts.virtualAgent / 1000}s, minus a ${agent.timeouts.virtualAgentMargin / 1000}s margin)`) }],
+          complete: 'HANDOVER',
+        },
+      };
+    case 'contactTimeout':
+      return send.complete === 'RESOLVED'
+        ? { kind: 'resolve', body: { sendMessage: { text: m.contactTimeout }, ...topic, complete: 'RESOLVED' } }
+        : {
+            kind: 'handover',
+            body: {
+              sendMessage: { text: m.handover },
+              ...topic,
+              applyConversationNotes: [{ text: note(`the contact did not answer within ${agent.timeouts.contact / 1000}s`) }],
+              complete: 'HANDOVER',
+            },
+          };
+  }
+}
+
+export type { ConversationContext };

@@ -1,0 +1,133 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { DecisionEngine } from '../agent/decision.engine.js';
+import { DecisionRepository } from '../agent/decision.repository.js';
+import { planFold } from '../agent/memory.js';
+import { AppConfig } from '../config/app-config.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import { InboxClient } from '../inbox/inbox.client.js';
+import { ConversationLostError } from '../inbox/inbox.errors.js';
+import { TurnQueue } from '../scheduler/turn-queue.js';
+import { ActionRepository } from './action.repository.js';
+import { ActionRunner } from './action.runner.js';
+import { contextFor, toEntry } from './context.js';
+import { ConversationRepository, type ConversationRow } from './conversation.repository.js';
+import { decisionCall } from './decision-body.js';
+
+/** This process, as a lease owner. */
+export const PROCESS_ID = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+/** Leaves time for the handover call itself when the LLM runs up to the VA deadline. */
+const DECISION_DEADLINE_SLACK_MS = 2000;
+
+@Injectable()
+export class TurnService {
+  private readonly logger = new Logger(TurnService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly conversations: ConversationRepository,
+    private readonly actions: ActionRepository,
+    private readonly runner: ActionRunner,
+    private readonly decisions: DecisionRepository,
+    private readonly engine: DecisionEngine,
+    private readonly inbox: InboxClient,
+    private readonly turns: TurnQueue,
+  ) {}
+
+  /**
+   * One turn: answer every pending contact message of the conversation together (or ask a
+   * delegated conversation's opening question). Runs under the conversation's lease; if another
+   * process holds it, that process picks up whatever is pending when it finishes.
+   */
+  async run(conversationId: string): Promise<void> {
+    const leaseMs = this.config.env.TURN_LEASE;
+    const claimed = await this.conversations.claimLease(conversationId, PROCESS_ID, leaseMs);
+    if (!claimed) return;
+    const renew = setInterval(() => void this.conversations.renewLease(conversationId, PROCESS_ID, leaseMs).catch(() => undefined), leaseMs / 3);
+    let moreToDo = false;
+    try {
+      moreToDo = await this.turn(claimed);
+    } finally {
+      clearInterval(renew);
+      await this.conversations.releaseLease(conversationId, PROCESS_ID);
+    }
+    // Released first, then checked: a message stored meanwhile is never left without a turn.
+    const after = await this.conversations.load(conversationId);
+    if (after?.state === 'active' && (moreToDo || (await this.conversations.pendingInbound(after.id, after.session)).length > 0)) {
+      await this.turns.requestTurn(conversationId, 0);
+    }
+  }
+
+  /** Returns true when it stopped early and another turn is needed. */
+  private async turn(claimed: ConversationRow): Promise<boolean> {
+    const agent = this.config.agent(claimed.agent_id);
+    if (!agent) {
+      this.logger.error({ conversationId: claimed.id, agentId: claimed.agent_id, msg: 'no such agent in the agents file any more; not answering' });
+      return false;
+    }
+    const log = { agentId: agent.id, conversationId: claimed.id };
+
+    // A crashed or failed earlier attempt left calls recorded but not made: make them first.
+    for (const action of await this.actions.planned(claimed.id)) {
+      const result = await this.runner.execute(claimed, action);
+      if (result === 'lost') return false;
+    }
+
+    const conversation = (await this.conversations.load(claimed.id))!;
+    if (conversation.state !== 'active') return false;
+    const pending = await this.conversations.pendingInbound(conversation.id, conversation.session);
+    const { outboundThisSession } = await this.conversations.exchange(conversation.id, conversation.session);
+    const opening = conversation.mode === 'delegation' && !outboundThisSession && pending.length === 0;
+    if (pending.length === 0 && !opening) return false;
+    if (opening && conversation.first_question_at === null) return false; // the greeting already went out
+
+    try {
+      await this.inbox.manipulateConversation(conversation.inbox_conversation_id, { indicateTyping: 'START' });
+    } catch (err) {
+      if (err instanceof ConversationLostError) {
+        await this.runner.markLost(conversation);
+        return false;
+      }
+      this.logger.warn({ ...log, err: (err as Error).message, msg: 'typing indicator failed; deciding anyway' });
+    }
+
+    const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
+    const ctx = contextFor(agent, conversation, transcript);
+    const due = opening ? conversation.first_question_at : conversation.va_deadline_at;
+    const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
+    const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline });
+    this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
+
+    const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote));
+    const action = await this.dataSource.transaction(async (db) => {
+      const current = await this.conversations.load(conversation.id, db);
+      // A timer handed the conversation over, or it was started again, while the LLM was thinking.
+      if (!current || current.state !== 'active' || current.session !== conversation.session) return undefined;
+      const decisionId = await this.decisions.insert(db, conversation.id, conversation.session, outcome);
+      await this.conversations.markHandled(db, pending.map((m) => m.id), decisionId);
+      if (!opening) await this.conversations.countTurn(db, conversation.id);
+      return this.actions.plan(db, { conversationId: conversation.id, session: conversation.session, decisionId, ...call });
+    });
+    if (!action) return false;
+
+    const result = await this.runner.execute(conversation, action);
+    if (result === 'done') await this.compactMemory(agent, conversation.id).catch((err) => this.logger.warn({ ...log, err: (err as Error).message, msg: 'summary step failed' }));
+    return false;
+  }
+
+  /** Folds older messages into the running summary, off the contact's critical path. */
+  private async compactMemory(agent: AgentConfig, conversationId: string): Promise<void> {
+    const conversation = await this.conversations.load(conversationId);
+    if (!conversation) return;
+    const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
+    const { fold } = planFold(transcript.map(toEntry), agent.limits.historyWindow);
+    if (fold.length === 0) return;
+    const { summary } = await this.engine.summarize(agent, conversation.summary, fold, Date.now() + this.config.env.OPENAI_TIMEOUT);
+    await this.conversations.saveSummary(conversation.id, conversation.summarized_through, summary, fold.at(-1)!.id);
+  }
+}
