@@ -20,6 +20,9 @@ import { decisionCall } from './decision-body.js';
 /** This process, as a lease owner. */
 export const PROCESS_ID = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
+/** How soon to try again when another process holds the conversation's lease. */
+const BUSY_RETRY_MS = 1000;
+
 /** Leaves time for the handover call itself when the LLM runs up to the VA deadline. */
 const DECISION_DEADLINE_SLACK_MS = 2000;
 
@@ -47,7 +50,12 @@ export class TurnService {
   async run(conversationId: string): Promise<void> {
     const leaseMs = this.config.env.TURN_LEASE;
     const claimed = await this.conversations.claimLease(conversationId, PROCESS_ID, leaseMs);
-    if (!claimed) return;
+    if (!claimed) {
+      // Another process holds the lease. A live owner picks up what is pending when it finishes;
+      // a dead one's lease expires. Either way, look again shortly rather than trust it.
+      await this.turns.requestTurn(conversationId, BUSY_RETRY_MS);
+      return;
+    }
     const renew = setInterval(() => void this.conversations.renewLease(conversationId, PROCESS_ID, leaseMs).catch(() => undefined), leaseMs / 3);
     let moreToDo = false;
     try {
