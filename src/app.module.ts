@@ -17,6 +17,8 @@ import { HealthController } from './health/health.controller.js';
 import { HttpInboxClient, inboxOptionsFromEnv } from './inbox/http-inbox.client.js';
 import { InboxClient } from './inbox/inbox.client.js';
 import { LlmClient } from './llm/llm.client.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { MetricsService } from './metrics/metrics.service.js';
 import { OpenAiLlmClient } from './llm/openai-llm.client.js';
 import { ActionRepository } from './conversation/action.repository.js';
 import { ActionRunner } from './conversation/action.runner.js';
@@ -44,7 +46,7 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: env.LOG_LEVEL,
-            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
             redact: ['req.headers.authorization', 'req.headers["x-hootsuite-signature"]', 'req.headers.cookie'],
             serializers: {
               req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
@@ -63,10 +65,11 @@ export class AppModule {
         BullModule.forRoot({ connection: { url: env.REDIS_URL, maxRetriesPerRequest: null }, prefix: env.REDIS_PREFIX }),
         BullModule.registerQueue({ name: QUEUES.turns }, { name: QUEUES.timers }),
       ],
-      controllers: [HealthController, ...(config.runsWeb ? [WebhookController] : [])],
+      controllers: [HealthController, MetricsController, ...(config.runsWeb ? [WebhookController] : [])],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_FILTER, useClass: WebhookErrorsFilter },
+        MetricsService,
         EventLogRepository,
         MessageRepository,
         WebhookService,

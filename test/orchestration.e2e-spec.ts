@@ -214,4 +214,13 @@ describe('conversation orchestration', () => {
     expect((await scheduler.sweep()).timers).toBeGreaterThan(0);
     await waitFor('the nudge', () => inbox.messagesSent(id).includes('Still there?'), 10_000);
   });
+
+  it('counts what happened in its Prometheus metrics', async () => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    expect(text).toMatch(/iva_decisions_total\{agent="acme",action="reply",cause="llm"\} [1-9]/);
+    expect(text).toMatch(/iva_decisions_total\{agent="acme",action="handover",cause="llm_failure"\} [1-9]/);
+    expect(text).toMatch(/iva_inbox_actions_total\{kind="resolve",result="done"\} [1-9]/);
+    expect(text).toMatch(/iva_timer_actions_total\{agent="acme",what="nudge"\} [1-9]/);
+    expect(text).toMatch(/iva_webhook_events_total\{agent="acme",type="INBOUND_MESSAGE_RECEIVED",outcome="duplicate"\} [1-9]/);
+  });
 });

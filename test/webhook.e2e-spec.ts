@@ -201,7 +201,7 @@ describe('POST /webhooks/:agentId', () => {
   });
 });
 
-describe('GET /health', () => {
+describe('GET /health and /metrics', () => {
   let bridge: TestBridge;
   beforeAll(async () => {
     bridge = await startBridge();
@@ -212,5 +212,13 @@ describe('GET /health', () => {
     expect(await (await fetch(`${bridge.url}/health`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${bridge.url}/health/ready`);
     expect([ready.status, await ready.json()]).toEqual([200, { status: 'ok', postgres: 'ok', redis: 'ok' }]);
+  });
+
+  it('exposes Prometheus metrics, queue depths included', async () => {
+    const res = await fetch(`${bridge.url}/metrics`);
+    const text = await res.text();
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(text).toMatch(/# TYPE iva_webhook_events_total counter/);
+    expect(text).toMatch(/iva_queue_jobs\{queue="turns",state="waiting"\} \d+/);
   });
 });

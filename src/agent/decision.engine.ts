@@ -22,6 +22,8 @@ export interface DecisionOutcome {
   /** What the LLM proposed, when it produced a valid answer. */
   proposed: LlmDecision | null;
   guardrails: string[];
+  /** Set when a guardrail overruled the LLM and handed over: which one, in words. */
+  forcedHandover?: string;
   /** Why no valid answer came, when none did; the decision is then a safe handover. */
   failure: string | null;
   model: string;
@@ -86,7 +88,19 @@ export class DecisionEngine {
       if (parsed.ok) {
         const guarded = applyGuardrails(agent, parsed.value, ctx);
         const decision = kind === 'opening' ? this.openingFallback(agent, guarded.decision, guarded.fired) : guarded.decision;
-        return { kind, decision, proposed: parsed.value, guardrails: guarded.fired, failure: null, model, usage, latencyMs, attempts: attempt, raw };
+        return {
+          kind,
+          decision,
+          proposed: parsed.value,
+          guardrails: guarded.fired,
+          ...(guarded.forcedHandover ? { forcedHandover: guarded.forcedHandover } : {}),
+          failure: null,
+          model,
+          usage,
+          latencyMs,
+          attempts: attempt,
+          raw,
+        };
       }
       failure = parsed.error;
       this.logger.warn({ agentId: agent.id, attempt, failure, msg: 'LLM output rejected' });

@@ -92,7 +92,7 @@ describe(applyGuardrails.name, () => {
     for (const action of ['reply', 'resolve'] as const) {
       const sut = applyGuardrails(agent, proposal({ action, confidence: 0.59 }), ctx());
       expect(sut.decision).toMatchObject({ action: 'handover', message: '' });
-      expect(sut.decision.handoverNote).toMatch(/confidence 0.59 is under 0.6/);
+      expect(sut.forcedHandover).toBe('confidence 0.59 is under 0.6');
     }
   });
 
@@ -123,6 +123,7 @@ describe(applyGuardrails.name, () => {
     const sut = applyGuardrails(agent, proposal({ action: 'handover', message: 'A colleague will help.', handoverNote: 'Refund over 100 EUR' }), ctx());
     expect(sut.decision).toMatchObject({ action: 'handover', message: 'A colleague will help.', handoverNote: 'Refund over 100 EUR' });
     expect(sut.fired).toEqual([]);
+    expect(sut.forcedHandover).toBeUndefined();
   });
 
   it('never lets any proposal out with a topic or attribute outside the allow-lists', () => {

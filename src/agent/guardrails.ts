@@ -6,6 +6,8 @@ export interface GuardedDecision {
   decision: Decision;
   /** Each guardrail that changed something, in words for the audit trail and the handover note. */
   fired: string[];
+  /** Set when a guardrail turned the LLM's reply or resolve into a handover: why, for the human. */
+  forcedHandover?: string;
 }
 
 /**
@@ -53,12 +55,13 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     handoverNote: proposed.handoverNote.trim(),
   };
 
+  let forcedHandover: string | undefined;
   const forceHandover = (why: string) => {
     fired.push(why);
+    forcedHandover = why;
     decision.action = 'handover';
     // The rejected reply is not sent; the contact gets the agent's handover message instead.
     decision.message = '';
-    decision.handoverNote = [decision.handoverNote, `Handed over by a guardrail: ${why}.`].filter(Boolean).join('\n');
   };
 
   const asksForHuman = pendingContactText(ctx).find((text) => mentionsAny(text, agent.humanRequestPhrases));
@@ -71,7 +74,7 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
   } else if (decision.action !== 'handover' && decision.confidence < agent.limits.minConfidence) {
     forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`);
   }
-  return { decision, fired };
+  return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };
 }
 
 function pendingContactText(ctx: ConversationContext): string[] {

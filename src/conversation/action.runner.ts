@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { InboxClient } from '../inbox/inbox.client.js';
 import { ConversationLostError, InboxRequestError, InvalidInboxRequestError } from '../inbox/inbox.errors.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { ActionRepository, type ActionRow } from './action.repository.js';
@@ -45,6 +46,7 @@ export class ActionRunner {
     private readonly conversations: ConversationRepository,
     private readonly turns: TurnQueue,
     private readonly timers: TimerQueue,
+    private readonly metrics: MetricsService,
   ) {}
 
   async execute(conversation: ConversationRow, action: ActionRow): Promise<ActionResult> {
@@ -55,6 +57,7 @@ export class ActionRunner {
     } catch (err) {
       if (err instanceof ConversationLostError && !(err.afterAmbiguousAttempt && action.body.complete)) {
         this.logger.warn({ ...log, msg: 'conversation lost (404): a human or the platform has it now' });
+        this.metrics.inboxActions.inc({ kind: action.kind, result: 'lost' });
         await this.markLost(conversation, action.id);
         return 'lost';
       }
@@ -64,13 +67,16 @@ export class ActionRunner {
       } else if (err instanceof InboxRequestError || err instanceof InvalidInboxRequestError) {
         this.logger.error({ ...log, err: err.message, msg: 'the platform refused the call; the VA deadline will hand over' });
         await this.actions.finish(this.dataSource.manager, action.id, 'failed', err.message);
+        this.metrics.inboxActions.inc({ kind: action.kind, result: 'failed' });
         return 'failed';
       } else {
         await this.actions.countAttempt(action.id, (err as Error).message);
+        this.metrics.inboxActions.inc({ kind: action.kind, result: 'retry' });
         throw err;
       }
     }
     await this.delivered(conversation, agent, action);
+    this.metrics.inboxActions.inc({ kind: action.kind, result: 'done' });
     this.logger.log({ ...log, msg: 'action delivered' });
     return 'done';
   }

@@ -21,8 +21,8 @@ export function decisionCall(agent: AgentConfig, conversation: ConversationRow, 
   if (d.action === 'handover') {
     const why = outcome.failure
       ? `the LLM failed (${outcome.failure})`
-      : outcome.guardrails.length
-        ? `${d.reason || 'the agent decided to hand over'} [guardrails: ${outcome.guardrails.join('; ')}]`
+      : outcome.forcedHandover
+        ? `${outcome.forcedHandover} (the LLM wanted to ${outcome.proposed?.action ?? 'reply'}: ${d.reason || 'no reason given'})`
         : d.reason || 'the agent decided to hand over';
     body.applyConversationNotes = [{ text: note(why, d.handoverNote) }];
     body.complete = 'HANDOVER';

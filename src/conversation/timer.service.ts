@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { DecisionEngine } from '../agent/decision.engine.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { ActionRepository } from './action.repository.js';
 import { ActionRunner, durationsFor, machineConfig } from './action.runner.js';
@@ -35,6 +36,7 @@ export class TimerService {
     private readonly runner: ActionRunner,
     private readonly engine: DecisionEngine,
     private readonly timers: TimerQueue,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -92,6 +94,7 @@ export class TimerService {
         return this.actions.plan(db, { conversationId: conversation.id, session: conversation.session, decisionId: null, ...call });
       });
       this.logger.log({ ...log, send: send.send.what, msg: 'deadline passed: acting' });
+      this.metrics.timerActions.inc({ agent: agent.id, what: send.send.what });
       await this.runner.execute(conversation, action);
       return; // one action per wake; the next deadline gets its own job
     }

@@ -9,6 +9,7 @@ import { planFold } from '../agent/memory.js';
 import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { InboxClient } from '../inbox/inbox.client.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { ConversationLostError } from '../inbox/inbox.errors.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { ActionRepository } from './action.repository.js';
@@ -40,6 +41,7 @@ export class TurnService {
     private readonly engine: DecisionEngine,
     private readonly inbox: InboxClient,
     private readonly turns: TurnQueue,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -110,6 +112,8 @@ export class TurnService {
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
     const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline });
     this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
+    this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
+    this.metrics.llmLatency.observe({ agent: agent.id }, outcome.latencyMs / 1000);
 
     const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote));
     const action = await this.dataSource.transaction(async (db) => {

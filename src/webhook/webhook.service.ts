@@ -9,6 +9,7 @@ import { durationsFor, machineConfig } from '../conversation/action.runner.js';
 import { transition, type Input } from '../conversation/state-machine.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EnvelopeSchema, parseEventData, type Envelope, type ParsedEvent } from './webhook-events.schema.js';
 import { InvalidEventError, SignatureError, UnknownAgentError } from './webhook.errors.js';
@@ -40,6 +41,7 @@ export class WebhookService {
     private readonly messages: MessageRepository,
     private readonly turns: TurnQueue,
     private readonly timers: TimerQueue,
+    private readonly metrics: MetricsService,
   ) {}
 
   agentFor(agentId: string): AgentConfig {
@@ -147,6 +149,7 @@ export class WebhookService {
     });
 
     this.logger.log({ ...log, conversationId: result.conversation?.id, outcome: result.outcome, msg: 'webhook accepted' });
+    this.metrics.webhookEvents.inc({ agent: agent.id, type: event.type === 'UNKNOWN' ? 'unknown' : event.type, outcome: result.outcome });
     if (result.conversation) await this.trigger(result, log);
     return result.outcome;
   }

@@ -1,0 +1,139 @@
+// `npm run chat -- --agent <id> [--agents FILE] [--scripted] [--lang xx]`: type as the contact and see
+// the agent's decision, with the agents file reloaded before every turn so an edit is tried at once.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { DecisionEngine } from '../src/agent/decision.engine.js';
+import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
+import { planFold } from '../src/agent/memory.js';
+import { loadAgentsFile } from '../src/config/agents.loader.js';
+import type { AgentConfig } from '../src/config/agents.schema.js';
+import { ConfigError } from '../src/config/config.error.js';
+import { parseEnv } from '../src/config/env.schema.js';
+import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';
+import { FakeLlm } from '../test/fakes/fake-llm.js';
+import { scriptedAnswer } from './scripted-llm.js';
+
+const { values } = parseArgs({
+  options: {
+    agent: { type: 'string' },
+    agents: { type: 'string' },
+    scripted: { type: 'boolean', default: false },
+    lang: { type: 'string', default: 'en' },
+  },
+});
+
+if (existsSync('.env')) process.loadEnvFile('.env');
+const file = resolve(values.agents ?? process.env.AGENTS_FILE ?? (existsSync('agents.yaml') ? 'agents.yaml' : 'agents.example.yaml'));
+// The playground needs no Inbox 2.0 and no webhook secret: any missing secret gets a placeholder.
+const secrets = new Proxy(process.env, { get: (env, key: string) => env[key] ?? '00' });
+
+function load(): AgentConfig[] {
+  return loadAgentsFile(file, secrets);
+}
+
+let agents: AgentConfig[];
+try {
+  agents = load();
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : String(err));
+  process.exit(78);
+}
+const agentId = values.agent ?? agents[0].id;
+if (!agents.some((a) => a.id === agentId)) {
+  console.error(`no agent "${agentId}" in ${file}; there are: ${agents.map((a) => a.id).join(', ')}`);
+  process.exit(64);
+}
+
+let fake: FakeLlm | undefined;
+let baseUrl = process.env.OPENAI_BASE_URL;
+if (values.scripted) {
+  fake = new FakeLlm().respondWith(scriptedAnswer);
+  baseUrl = await fake.start();
+}
+const env = parseEnv({
+  INBOX_CLIENT_ID: '-',
+  INBOX_CLIENT_SECRET: '-',
+  INBOX_ORGANIZATION_ID: '-',
+  ...process.env,
+  OPENAI_BASE_URL: baseUrl,
+  OPENAI_API_KEY: values.scripted ? 'scripted' : process.env.OPENAI_API_KEY,
+});
+const engine = new DecisionEngine(new OpenAiLlmClient(env));
+
+let agent = agents.find((a) => a.id === agentId)!;
+let transcript: TranscriptEntry[] = [];
+let summary: string | null = null;
+let turns = 0;
+const attributes = new Map<string, string>();
+
+console.log(`Chatting with "${agent.name}" (${agent.id}, ${agent.mode}) from ${file}`);
+console.log(`LLM: ${values.scripted ? 'scripted (no API key needed)' : `${env.OPENAI_BASE_URL}, model ${agent.llm.model}`}`);
+console.log('Type as the contact. /reset starts over, /quit leaves. The agents file is re-read before every turn.\n');
+
+const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+if (process.stdin.isTTY) rl.setPrompt('you › ');
+
+async function turn(text: string | null): Promise<void> {
+  try {
+    agent = load().find((a) => a.id === agentId) ?? agent;
+  } catch (err) {
+    console.log(`(agents file not reloaded: ${err instanceof ConfigError ? err.problems.join('; ') : String(err)})`);
+  }
+  if (text !== null) transcript.push({ direction: 'inbound', text, payload: null, pending: true });
+  const { fold, keep } = planFold(transcript, agent.limits.historyWindow);
+  if (fold.length) {
+    summary = (await engine.summarize(agent, summary, fold)).summary;
+    transcript = keep;
+  }
+  const ctx: ConversationContext = {
+    mode: agent.mode,
+    language: values.lang ?? 'en',
+    contactProfile: { primaryIdentifier: 'Playground contact' },
+    contactAttributes: [...attributes].map(([attribute, value]) => ({ attribute, value })),
+    summary,
+    transcript,
+    agentTurns: turns,
+  };
+  const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn' });
+  const d = outcome.decision;
+  transcript = transcript.map((e) => ({ ...e, pending: false }));
+  if (text !== null) turns++;
+  const shown = d.action === 'handover' ? d.message || agent.messages.handover : d.message;
+  if (shown) transcript.push({ direction: 'outbound', text: shown, payload: null });
+  for (const [k, v] of Object.entries(d.contactAttributes)) if (!attributes.has(k)) attributes.set(k, v);
+
+  console.log(`agent › ${shown || '(no message)'}`);
+  console.log(`  action: ${d.action}   confidence: ${d.confidence}   ${outcome.latencyMs} ms, ${outcome.usage.promptTokens}+${outcome.usage.completionTokens} tokens (${outcome.usage.cachedTokens} cached)`);
+  console.log(`  topics: ${d.topics.join(', ') || '-'}   attributes: ${Object.entries(d.contactAttributes).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`);
+  console.log(`  reason: ${d.reason || '-'}`);
+  if (d.handoverNote) console.log(`  note: ${d.handoverNote}`);
+  for (const g of outcome.guardrails) console.log(`  guardrail: ${g}`);
+  if (outcome.failure) console.log(`  failure: ${outcome.failure}`);
+  if (d.action !== 'reply') console.log(`  (the conversation would end here: ${d.action === 'resolve' ? 'RESOLVED' : 'HANDOVER'}; /reset to start again)`);
+  console.log('');
+}
+
+if (agent.mode === 'delegation') {
+  console.log('(a Delegation agent speaks first)');
+  await turn(null);
+}
+if (process.stdin.isTTY) rl.prompt();
+for await (const line of rl) {
+  const text = line.trim();
+  if (text === '/quit') break;
+  if (text === '/reset') {
+    transcript = [];
+    summary = null;
+    turns = 0;
+    attributes.clear();
+    console.log('(conversation reset)\n');
+    if (agent.mode === 'delegation') await turn(null);
+  } else if (text) {
+    await turn(text);
+  }
+  if (process.stdin.isTTY) rl.prompt();
+}
+rl.close();
+await fake?.stop();

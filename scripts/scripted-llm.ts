@@ -1,0 +1,52 @@
+import type { ChatRequest, Scripted } from '../test/fakes/fake-llm.js';
+
+const lastContact = (req: ChatRequest) => [...req.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+const allowedTopics = (req: ChatRequest) =>
+  /## Allowed topics\n([\s\S]*?)\n\n/.exec(req.messages[0]?.content ?? '')?.[1].split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) ?? [];
+
+/**
+ * A stand-in LLM for the demo and `npm run chat -- --scripted`: it answers from keywords, as a
+ * model might, so that every path of the bridge can be seen without an API key. It is not clever.
+ */
+export function scriptedAnswer(req: ChatRequest): Scripted {
+  if (req.response_format?.json_schema?.name === 'summary') {
+    return { summary: `The contact and the agent talked about: ${lastContact(req).replace(/\s+/g, ' ').slice(0, 200)}` };
+  }
+  const text = lastContact(req);
+  const lower = text.toLowerCase();
+  if (!req.messages.some((m) => m.role === 'user')) {
+    return { decision: { action: 'reply', message: 'Hi! I am helping my colleague with your request. Could you tell me your order number?', confidence: 0.9, reason: 'a delegated conversation starts with the question the task needs' } };
+  }
+  const order = /\b([A-Z]-\d{3,})\b/.exec(text)?.[1];
+  if (/\b(thanks|thank you|that'?s all|bye)\b/.test(lower)) {
+    return { decision: { action: 'resolve', message: 'You are welcome, have a great day!', confidence: 0.95, reason: 'the contact confirmed they have what they need' } };
+  }
+  if (/\brefund\b/.test(lower)) {
+    return { decision: { action: 'handover', message: '', confidence: 0.9, reason: 'refunds are for the team', handoverNote: `The contact asks for a refund${order ? ` for order ${order}` : ''}.` } };
+  }
+  if (/(person|human|someone)/.test(lower)) {
+    // A model that wants to keep helping; the human-request guardrail overrules it.
+    return { decision: { action: 'reply', message: 'I am sorry to hear that! Let me look into it for you.', confidence: 0.8, reason: 'the contact is unhappy; try to help' } };
+  }
+  const delegated = (req.messages[0]?.content ?? '').includes('delegated this conversation to you');
+  if (order && delegated) {
+    return { decision: { action: 'handover', message: 'Thank you! I am passing you back to my colleague.', contactAttributes: [{ name: 'order_number', value: order }], confidence: 0.9, reason: 'the order number is collected', handoverNote: `Order number: ${order}` } };
+  }
+  if (order) {
+    const topic = allowedTopics(req).find((t) => t === 'Shipping') ?? allowedTopics(req)[0];
+    return {
+      decision: {
+        action: 'reply',
+        message: `Your order ${order} left our warehouse yesterday and should arrive on Thursday. Anything else I can do?`,
+        topics: topic ? [topic] : [],
+        contactAttributes: [{ name: 'order_number', value: order }],
+        confidence: 0.92,
+        reason: 'the contact asked where their order is',
+      },
+    };
+  }
+  if (/\bship/.test(lower)) {
+    return { decision: { action: 'reply', message: 'Yes, we ship there within 5 working days.', topics: allowedTopics(req).includes('Shipping') ? ['Shipping'] : [], confidence: 0.88, reason: 'a shipping question with a known answer' } };
+  }
+  return { decision: { action: 'reply', message: `(scripted) You said: “${text.slice(0, 120)}”. How can I help?`, confidence: 0.7, reason: 'no keyword matched; the scripted LLM echoes' } };
+}

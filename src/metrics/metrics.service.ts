@@ -1,0 +1,66 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { QUEUES } from '../scheduler/queues.js';
+
+/** The bridge's Prometheus metrics, one registry per process (so tests can run several apps). */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly webhookEvents = new Counter({
+    name: 'iva_webhook_events_total',
+    help: 'Accepted webhook events by agent, type and outcome (stored, duplicate, ignored)',
+    labelNames: ['agent', 'type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisions = new Counter({
+    name: 'iva_decisions_total',
+    help: 'Decisions by agent, action, and whether the LLM failed or a guardrail forced a handover',
+    labelNames: ['agent', 'action', 'cause'] as const,
+    registers: [this.registry],
+  });
+
+  readonly llmLatency = new Histogram({
+    name: 'iva_llm_latency_seconds',
+    help: 'Time the LLM took for one decision, retries included',
+    labelNames: ['agent'] as const,
+    buckets: [0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly inboxActions = new Counter({
+    name: 'iva_inbox_actions_total',
+    help: 'Inbox 2.0 calls by kind and result (done, lost, failed, retry)',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly timerActions = new Counter({
+    name: 'iva_timer_actions_total',
+    help: 'What the bridge sent on its own when a deadline passed (greeting, nudge, vaTimeout, contactTimeout)',
+    labelNames: ['agent', 'what'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(
+    @InjectQueue(QUEUES.turns) turns: Queue,
+    @InjectQueue(QUEUES.timers) timers: Queue,
+  ) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'iva_' });
+    new Gauge({
+      name: 'iva_queue_jobs',
+      help: 'Jobs in each queue by state, read at scrape time',
+      labelNames: ['queue', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        for (const queue of [turns, timers]) {
+          const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
+        }
+      },
+    });
+  }
+}

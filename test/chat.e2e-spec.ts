@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './support/bridge.js';
+
+const CHAT = 'dist/scripts/chat.js';
+
+describe('npm run chat (the prompt playground)', () => {
+  it('shows each decision, keeps the conversation, and re-reads the agents file between turns', async () => {
+    if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
+    const dir = mkdtempSync(join(tmpdir(), 'iva-chat-'));
+    const agentsFile = join(dir, 'agents.yaml');
+    writeFileSync(agentsFile, readFileSync('agents.example.yaml', 'utf8'));
+
+    const child = spawn(process.execPath, [CHAT, '--agent', 'acme-triage', '--agents', agentsFile, '--scripted'], {
+      env: { PATH: process.env.PATH },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+
+    await waitFor('the banner', () => out.includes('Type as the contact'));
+    child.stdin.write('Where is my order A-12345?\n');
+    await waitFor('the first decision', () => out.includes('reason:'));
+    expect(out).toMatch(/agent › Your order A-12345 left our warehouse/);
+    expect(out).toMatch(/action: reply {3}confidence: 0.92/);
+    expect(out).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);
+
+    // The team renames the topic in the agents file; the next turn uses the new allow-list.
+    writeFileSync(agentsFile, readFileSync(agentsFile, 'utf8').replace('topics: [Billing, Shipping, Returns]', 'topics: [Billing, Delivery, Returns]'));
+    const before = out.length;
+    child.stdin.write('And order B-777?\n');
+    await waitFor('the second decision', () => out.slice(before).includes('reason:'));
+    const second = out.slice(before);
+    expect(second).toMatch(/topics: Billing/);
+    expect(second).not.toMatch(/Shipping/);
+
+    const beforeHuman = out.length;
+    child.stdin.write('I want to talk to a real person\n');
+    await waitFor('the handover', () => out.slice(beforeHuman).includes('conversation would end here'));
+    expect(out.slice(beforeHuman)).toMatch(/action: handover/);
+    expect(out.slice(beforeHuman)).toMatch(/guardrail: the contact asked for a human/);
+
+    child.stdin.write('/quit\n');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses an unknown agent with the list of known ones', async () => {
+    const child = spawn(process.execPath, [CHAT, '--agent', 'nobody', '--agents', 'agents.example.yaml', '--scripted'], { env: { PATH: process.env.PATH } });
+    let err = '';
+    child.stderr.on('data', (c) => (err += c));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(64);
+    expect(err).toMatch(/no agent "nobody".*acme-triage, acme-helper/);
+  });
+});
