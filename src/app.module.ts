@@ -10,7 +10,6 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConversationRepository } from './conversation/conversation.repository.js';
-import { MessageRepository } from './conversation/message.repository.js';
 import { dataSourceOptions } from './database/data-source.options.js';
 import { runMigrationsLocked } from './database/migrate.js';
 import { HealthController } from './health/health.controller.js';
@@ -31,6 +30,7 @@ import { TimerProcessor } from './scheduler/timer.processor.js';
 import { TurnProcessor } from './scheduler/turn.processor.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
 import { EventLogRepository } from './webhook/event-log.repository.js';
+import { IntakeRepository } from './webhook/intake.repository.js';
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
 import { WebhookController } from './webhook/webhook.controller.js';
 import { WebhookService } from './webhook/webhook.service.js';
@@ -71,7 +71,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: WebhookErrorsFilter },
         MetricsService,
         EventLogRepository,
-        MessageRepository,
+        IntakeRepository,
         WebhookService,
         { provide: TurnQueue, useClass: BullTurnQueue },
         { provide: TimerQueue, useClass: BullTimerQueue },

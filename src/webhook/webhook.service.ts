@@ -1,17 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ConversationRepository, type ConversationRef } from '../conversation/conversation.repository.js';
-import { MessageRepository } from '../conversation/message.repository.js';
+import { IntakeRepository } from './intake.repository.js';
 import { durationsFor, machineConfig } from '../conversation/action.runner.js';
 import { transition, type Input } from '../conversation/state-machine.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EventLogRepository } from './event-log.repository.js';
-import { EnvelopeSchema, parseEventData, type Envelope, type ParsedEvent } from './webhook-events.schema.js';
+import { EnvelopeSchema, parseEventData, type Envelope, type InboundMessage, type ParsedEvent } from './webhook-events.schema.js';
 import { InvalidEventError, SignatureError, UnknownAgentError } from './webhook.errors.js';
 import { isValidSignature } from './signature.js';
 
@@ -38,7 +38,7 @@ export class WebhookService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly eventLog: EventLogRepository,
     private readonly conversations: ConversationRepository,
-    private readonly messages: MessageRepository,
+    private readonly intake: IntakeRepository,
     private readonly turns: TurnQueue,
     private readonly timers: TimerQueue,
     private readonly metrics: MetricsService,
@@ -88,65 +88,10 @@ export class WebhookService {
     const inboxConversationId = event.type === 'UNKNOWN' ? undefined : event.data.conversationId;
     const log = { agentId: agent.id, inboxConversationId, type: envelope.type, idempotencyKey: envelope.idempotencyKey };
 
-    const result = await this.dataSource.transaction(async (db): Promise<Recorded> => {
-      const eventId = await this.eventLog.insert(db, {
-        agentId: agent.id,
-        idempotencyKey: envelope.idempotencyKey,
-        type: envelope.type,
-        version: envelope.version,
-        inboxConversationId,
-        sentAt: envelope.timestamp,
-        payload,
-      });
-      if (eventId === undefined) return { outcome: 'duplicate' };
-
-      switch (event.type) {
-        case 'CONVERSATION_STARTED':
-        case 'CONVERSATION_DELEGATED': {
-          const d = event.data;
-          const mode = event.type === 'CONVERSATION_STARTED' ? 'inception' : 'delegation';
-          if (mode !== agent.mode) this.logger.warn({ ...log, msg: `a ${mode} event reached a ${agent.mode} agent; check the VA's activation in Inbox 2.0` });
-          const conversation = await this.conversations.openSession(db, {
-            agentId: agent.id,
-            inboxConversationId: d.conversationId,
-            mode,
-            reason: event.type === 'CONVERSATION_STARTED' ? 'started' : 'delegated',
-            contactProfile: d.contactProfile ?? null,
-            contactAttributes: (d.contactAttributes ?? []).map(({ attribute, value, source }) => ({ attribute, value, source })),
-            language: d.language ?? null,
-            channel: d.channel ?? null,
-            medium: d.medium ?? null,
-          });
-          // A delegated conversation has no contact message to wait for: the VA must speak first.
-          return { outcome: 'stored', conversation, ...(await this.advance(db, agent, conversation, { type: mode === 'inception' ? 'started' : 'delegated' })) };
-        }
-        case 'INBOUND_MESSAGE_RECEIVED': {
-          const d = event.data;
-          const conversation = await this.conversations.touchForInbound(db, {
-            agentId: agent.id,
-            inboxConversationId: d.conversationId,
-            mode: agent.mode,
-            topics: d.conversationTopics ?? null,
-            contactProfile: d.contactProfile ?? null,
-            channel: d.channel ?? null,
-            medium: d.medium ?? null,
-          });
-          await this.messages.insertInbound(db, {
-            conversationId: conversation.id,
-            session: conversation.session,
-            text: d.message.text ?? null,
-            payload: d.message.payload ?? null,
-            inboxMessageId: d.message.messageId ?? null,
-            trigger: d.trigger ?? null,
-            eventId,
-            sentAt: envelope.timestamp,
-          });
-          return { outcome: 'stored', conversation, ...(await this.advance(db, agent, conversation, { type: 'inbound' })) };
-        }
-        case 'UNKNOWN':
-          return { outcome: 'ignored' };
-      }
-    });
+    const result =
+      event.type === 'INBOUND_MESSAGE_RECEIVED'
+        ? await this.recordInbound(agent, envelope, event.data, payload)
+        : await this.recordOpeningOrUnknown(agent, envelope, event, payload);
 
     this.logger.log({ ...log, conversationId: result.conversation?.id, outcome: result.outcome, msg: 'webhook accepted' });
     this.metrics.webhookEvents.inc({ agent: agent.id, type: event.type === 'UNKNOWN' ? 'unknown' : event.type, outcome: result.outcome });
@@ -154,15 +99,75 @@ export class WebhookService {
     return result.outcome;
   }
 
-  /** Feeds the event to the state machine and applies it to the row, in the intake's transaction. */
-  private async advance(db: EntityManager, agent: AgentConfig, conversation: ConversationRef, input: Input): Promise<Pick<Recorded, 'turnDelay' | 'nextDeadline'>> {
-    // openSession already made the row active (and began a new session where one was due).
-    const before = input.type === 'inbound' ? conversation.state : 'active';
-    const t = transition(before, input, machineConfig(agent));
-    if (t.effects.length === 0) return {};
-    const { nextDeadline } = await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
-    const turn = t.effects.find((e) => e.type === 'requestTurn');
-    return { nextDeadline, turnDelay: turn ? (turn.kind === 'opening' ? 0 : agent.timeouts.turnDebounce) : undefined };
+  /** A contact message: one statement (see IntakeRepository), the state machine deciding its effects. */
+  private async recordInbound(agent: AgentConfig, envelope: Envelope, d: InboundMessage, payload: unknown): Promise<Recorded> {
+    const effects = transition('active', { type: 'inbound' }, machineConfig(agent)).effects;
+    const conversation = await this.intake.recordInbound(
+      {
+        event: { agentId: agent.id, idempotencyKey: envelope.idempotencyKey, type: envelope.type, version: envelope.version, inboxConversationId: d.conversationId, sentAt: envelope.timestamp, payload },
+        mode: agent.mode,
+        topics: d.conversationTopics ?? null,
+        contactProfile: d.contactProfile ?? null,
+        channel: d.channel ?? null,
+        medium: d.medium ?? null,
+        text: d.message.text ?? null,
+        payload: d.message.payload ?? null,
+        inboxMessageId: d.message.messageId ?? null,
+        trigger: d.trigger ?? null,
+      },
+      effects,
+      durationsFor(agent),
+    );
+    if (!conversation) return { outcome: 'duplicate' };
+    // Outside `active` the message is stored and not answered.
+    const turn = transition(conversation.state, { type: 'inbound' }, machineConfig(agent)).effects.some((e) => e.type === 'requestTurn');
+    return {
+      outcome: 'stored',
+      conversation,
+      nextDeadline: conversation.next_deadline_at,
+      turnDelay: turn ? agent.timeouts.turnDebounce : undefined,
+    };
+  }
+
+  /** CONVERSATION_STARTED / _DELEGATED (and unknown types), in one short transaction. */
+  private recordOpeningOrUnknown(agent: AgentConfig, envelope: Envelope, event: Exclude<ParsedEvent, { type: 'INBOUND_MESSAGE_RECEIVED' }>, payload: unknown): Promise<Recorded> {
+    return this.dataSource.transaction(async (db): Promise<Recorded> => {
+      const eventId = await this.eventLog.insert(db, {
+        agentId: agent.id,
+        idempotencyKey: envelope.idempotencyKey,
+        type: envelope.type,
+        version: envelope.version,
+        inboxConversationId: event.type === 'UNKNOWN' ? undefined : event.data.conversationId,
+        sentAt: envelope.timestamp,
+        payload,
+      });
+      if (eventId === undefined) return { outcome: 'duplicate' };
+      if (event.type === 'UNKNOWN') return { outcome: 'ignored' };
+
+      const d = event.data;
+      const input: Input = { type: event.type === 'CONVERSATION_STARTED' ? 'started' : 'delegated' };
+      const mode = input.type === 'started' ? 'inception' : 'delegation';
+      if (mode !== agent.mode) {
+        this.logger.warn({ agentId: agent.id, inboxConversationId: d.conversationId, msg: `a ${mode} event reached a ${agent.mode} agent; check the VA's activation in Inbox 2.0` });
+      }
+      // The upsert makes the row active and begins a new session where one is due (see openSession).
+      const conversation = await this.conversations.openSession(db, {
+        agentId: agent.id,
+        inboxConversationId: d.conversationId,
+        mode,
+        reason: input.type,
+        contactProfile: d.contactProfile ?? null,
+        contactAttributes: (d.contactAttributes ?? []).map(({ attribute, value, source }) => ({ attribute, value, source })),
+        language: d.language ?? null,
+        channel: d.channel ?? null,
+        medium: d.medium ?? null,
+      });
+      const t = transition(conversation.state, input, machineConfig(agent));
+      const { nextDeadline } = await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
+      // A delegated conversation has no contact message to wait for: the VA speaks first, at once.
+      const opening = t.effects.some((e) => e.type === 'requestTurn');
+      return { outcome: 'stored', conversation, nextDeadline, turnDelay: opening ? 0 : undefined };
+    });
   }
 
   /** Redis is only the trigger: if it is slow or down, the scheduler's sweep finds the pending work in Postgres. */
@@ -179,7 +184,7 @@ export class WebhookService {
     try {
       await Promise.race([work, timeout]);
     } catch (err) {
-      this.logger.error({ ...log, conversationId: conversation.id, err: (err as Error).message, msg: 'could not enqueue the turn; the sweep will pick it up' });
+      this.logger.error({ ...log, conversationId: conversation.id, err: (err as Error).message, msg: 'could not enqueue; the sweep will re-arm from Postgres' });
     } finally {
       clearTimeout(timer);
     }
