@@ -127,4 +127,26 @@ describe('resilience', () => {
     const handled = await db.query<{ n: number }>(`SELECT count(DISTINCT decision_id)::int AS n FROM messages WHERE direction = 'inbound'`);
     expect(handled[0].n).toBe(replies.length);
   });
+
+  it('leaves a deadline beyond the sweep horizon to the sweep, which arms it in time to fire on schedule', async () => {
+    // Horizon = 2 × 1 s; the contact deadline (5 s after the reply) is beyond it when armed.
+    const agents = AGENTS.replace('      contactNudge: 10m\n', '').replace('contact: 1h', 'contact: 5s');
+    const b = await startBridge({ agents, inbox, llm, database: db, env: shared(`iva-horizon-${Date.now()}`, { SCHEDULER_SWEEP_INTERVAL: '1s' }) });
+    bridges.push(b);
+    llm.respondWith(() => ({ decision: { message: 'Anything else?' } }));
+    const sender = new WebhookSender({ bridgeUrl: b.url, agentId: 'acme', secretHex: TRIAGE_SECRET, inbox });
+    const id = `horizon-${Date.now()}`;
+    await sender.startConversation(id);
+    await sender.contactSays(id, 'hi');
+    await waitFor('the reply', () => inbox.messagesSent(id).length === 1);
+    const repliedAt = inbox.calls(id).find((c) => c.body.sendMessage)!.at;
+    const [row] = await db.query<{ contact_deadline_at: Date }>(`SELECT contact_deadline_at FROM conversations WHERE inbox_conversation_id = $1`, [id]);
+    expect(row.contact_deadline_at.getTime() - repliedAt).toBeGreaterThan(4000);
+    expect((await b.queue('timers').getJobCounts('delayed')).delayed).toBe(0);
+
+    await waitFor('the close', () => inbox.messagesSent(id).length === 2, 15_000);
+    const closed = inbox.calls(id).filter((c) => c.body.complete === 'RESOLVED');
+    expect(closed).toHaveLength(1);
+    expect(closed[0].at).toBeGreaterThanOrEqual(row.contact_deadline_at.getTime());
+  });
 });

@@ -97,11 +97,10 @@ export class ActionRunner {
       for (const text of texts) {
         await this.conversations.insertOutbound(db, { conversationId: conversation.id, session: action.session, text, decisionId: action.decision_id, actionId: action.id });
       }
-      const current = await this.conversations.load(conversation.id, db);
+      const current = await this.conversations.loadWithPending(db, conversation.id);
       // A call delivered for an older session (the conversation was started again since) changes nothing now.
       if (!current || current.session !== action.session) return { nextDeadline: null, requestTurn: false };
-      const pending = await this.conversations.pendingInbound(conversation.id, current.session, db);
-      const input: Input = { type: 'delivered', what: action.kind, pendingInbound: pending.length > 0 };
+      const input: Input = { type: 'delivered', what: action.kind, pendingInbound: current.pending };
       const t = transition(current.state, input, machineConfig(agent));
       const applied = await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
       return { nextDeadline: applied.nextDeadline, requestTurn: t.effects.some((e) => e.type === 'requestTurn') };

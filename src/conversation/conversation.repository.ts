@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { ConversationEntity, type ContactAttribute, type ConversationMode, type ConversationState } from './conversation.entity.js';
+import type { ContactAttribute, ConversationMode, ConversationState } from './conversation.entity.js';
 import type { Effect, TimerName } from './state-machine.js';
 
 export interface OpenSession {
@@ -44,6 +44,9 @@ export interface ConversationRow {
   contact_deadline_at: Date | null;
   next_deadline_at: Date | null;
 }
+
+/** What a lease claim returns: the row, and the database's clock (deadlines are on it, not ours). */
+export type ClaimedConversation = ConversationRow & { db_now: Date };
 
 /** Durations an effect needs to turn into a deadline column, in milliseconds. */
 export interface DeadlineDurations {
@@ -120,39 +123,6 @@ export class ConversationRepository {
     return rows[0];
   }
 
-  /** INBOUND_MESSAGE_RECEIVED: the conversation as it is, created if this is the first we hear of it. */
-  async touchForInbound(
-    db: EntityManager,
-    c: {
-      agentId: string;
-      inboxConversationId: string;
-      mode: ConversationMode;
-      topics: string[] | null;
-      contactProfile: Record<string, unknown> | null;
-      channel: Record<string, unknown> | null;
-      medium: Record<string, unknown> | null;
-    },
-  ): Promise<ConversationRef> {
-    const rows: ConversationRef[] = await db.query(
-      `INSERT INTO conversations AS c (agent_id, inbox_conversation_id, mode, state, state_reason, topics,
-                                        contact_profile, channel, medium)
-       VALUES ($1, $2, $3, 'active', '${OPENED_BY_MESSAGE}', COALESCE($4::jsonb, '[]'), $5, $6, $7)
-       ON CONFLICT (agent_id, inbox_conversation_id) DO UPDATE SET
-         topics = COALESCE($4::jsonb, c.topics),
-         contact_profile = COALESCE(c.contact_profile, EXCLUDED.contact_profile),
-         channel = COALESCE(c.channel, EXCLUDED.channel),
-         medium = COALESCE(c.medium, EXCLUDED.medium),
-         updated_at = now()
-       RETURNING id, session, state`,
-      [c.agentId, c.inboxConversationId, c.mode, json(c.topics), json(c.contactProfile), json(c.channel), json(c.medium)],
-    );
-    return rows[0];
-  }
-
-  findById(id: string): Promise<ConversationEntity | null> {
-    return this.dataSource.getRepository(ConversationEntity).findOneBy({ id });
-  }
-
   async load(id: string, db: EntityManager = this.dataSource.manager): Promise<ConversationRow | undefined> {
     const rows: ConversationRow[] = await db.query('SELECT * FROM conversations WHERE id = $1', [id]);
     return rows[0];
@@ -163,11 +133,11 @@ export class ConversationRepository {
    * conditional UPDATE, never a transaction held open across the LLM call. A crashed owner's lease
    * simply expires.
    */
-  async claimLease(id: string, owner: string, leaseMs: number): Promise<ConversationRow | undefined> {
-    const [rows]: [ConversationRow[], number] = await this.dataSource.query(
+  async claimLease(id: string, owner: string, leaseMs: number): Promise<ClaimedConversation | undefined> {
+    const [rows]: [ClaimedConversation[], number] = await this.dataSource.query(
       `UPDATE conversations SET turn_owner = $2, turn_lease_until = now() + $3 * interval '1 millisecond'
         WHERE id = $1 AND (turn_lease_until IS NULL OR turn_lease_until < now() OR turn_owner = $2)
-        RETURNING *`,
+        RETURNING *, now() AS db_now`,
       [id, owner, leaseMs],
     );
     return rows[0];
@@ -180,11 +150,32 @@ export class ConversationRepository {
     );
   }
 
-  async releaseLease(id: string, owner: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE conversations SET turn_owner = NULL, turn_lease_until = NULL WHERE id = $1 AND turn_owner = $2`,
+  /**
+   * Releases the lease and says, in the same statement, whether contact messages are waiting: a
+   * message stored after this release gets its own turn, one stored before it is seen here.
+   * Undefined when the lease was no longer ours (it expired and another process took it).
+   */
+  async releaseLease(id: string, owner: string): Promise<{ state: ConversationState; pending: boolean; next_deadline_at: Date | null } | undefined> {
+    const [rows]: [Array<{ state: ConversationState; pending: boolean; next_deadline_at: Date | null }>, number] = await this.dataSource.query(
+      `UPDATE conversations c SET turn_owner = NULL, turn_lease_until = NULL
+        WHERE id = $1 AND turn_owner = $2
+        RETURNING c.state, c.next_deadline_at,
+                  EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.session = c.session
+                            AND m.direction = 'inbound' AND m.handled_at IS NULL) AS pending`,
       [id, owner],
     );
+    return rows[0];
+  }
+
+  /** The row and whether contact messages are waiting, in one read. */
+  async loadWithPending(db: EntityManager, id: string): Promise<(ConversationRow & { pending: boolean }) | undefined> {
+    const rows: Array<ConversationRow & { pending: boolean }> = await db.query(
+      `SELECT c.*, EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.session = c.session
+                             AND m.direction = 'inbound' AND m.handled_at IS NULL) AS pending
+         FROM conversations c WHERE c.id = $1`,
+      [id],
+    );
+    return rows[0];
   }
 
   /**
@@ -230,15 +221,6 @@ export class ConversationRepository {
     return { nextDeadline: rows[0]?.next_deadline_at ?? null, state: rows[0]?.state ?? t.state };
   }
 
-  /** Contact messages of the session not yet answered by a turn, oldest first. */
-  async pendingInbound(id: string, session: number, db: EntityManager = this.dataSource.manager): Promise<MessageRow[]> {
-    return db.query(
-      `SELECT id, direction, text, payload, inbox_message_id, handled_at FROM messages
-        WHERE conversation_id = $1 AND session = $2 AND direction = 'inbound' AND handled_at IS NULL ORDER BY id`,
-      [id, session],
-    );
-  }
-
   /** The session's messages after the summarised part, oldest first. */
   async transcript(id: string, session: number, after: string | null): Promise<MessageRow[]> {
     return this.dataSource.query(
@@ -266,8 +248,16 @@ export class ConversationRepository {
     await db.query(`UPDATE messages SET handled_at = now(), decision_id = $2 WHERE id = ANY($1::bigint[])`, [messageIds, decisionId]);
   }
 
-  async countTurn(db: EntityManager, id: string): Promise<void> {
-    await db.query(`UPDATE conversations SET agent_turns = agent_turns + 1 WHERE id = $1`, [id]);
+  /**
+   * Counts the agent's turn, if the conversation is still active in this session: false when a
+   * timer handed it over, or it was started again, while the LLM was thinking.
+   */
+  async countTurn(db: EntityManager, id: string, session: number, turns: 0 | 1): Promise<boolean> {
+    const [rows]: [unknown[], number] = await db.query(
+      `UPDATE conversations SET agent_turns = agent_turns + $3 WHERE id = $1 AND session = $2 AND state = 'active' RETURNING id`,
+      [id, session, turns],
+    );
+    return rows.length > 0;
   }
 
   /** Saves a new running summary, unless another process already moved it (optimistic). */

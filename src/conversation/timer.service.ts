@@ -8,7 +8,7 @@ import { TimerQueue } from '../scheduler/timer-queue.js';
 import { ActionRepository } from './action.repository.js';
 import { ActionRunner, durationsFor, machineConfig } from './action.runner.js';
 import { contextFor } from './context.js';
-import { ConversationRepository, type ConversationRow } from './conversation.repository.js';
+import { ConversationRepository, type ClaimedConversation, type ConversationRow } from './conversation.repository.js';
 import { cannedCall } from './decision-body.js';
 import { transition, type TimerName } from './state-machine.js';
 import { PROCESS_ID } from './turn.service.js';
@@ -53,21 +53,21 @@ export class TimerService {
     try {
       await this.handleDue(claimed);
     } finally {
-      await this.conversations.releaseLease(conversationId, PROCESS_ID);
+      const after = await this.conversations.releaseLease(conversationId, PROCESS_ID);
+      if (after?.state === 'active' && after.next_deadline_at) await this.timers.arm(conversationId, after.next_deadline_at);
     }
-    const after = await this.conversations.load(conversationId);
-    if (after?.state === 'active' && after.next_deadline_at) await this.timers.arm(conversationId, after.next_deadline_at);
   }
 
-  private async handleDue(claimed: ConversationRow): Promise<void> {
+  private async handleDue(claimed: ClaimedConversation): Promise<void> {
     const agent = this.config.agent(claimed.agent_id);
     if (!agent || claimed.state !== 'active') return;
-    for (const action of await this.actions.planned(claimed.id)) {
+    const planned = await this.actions.planned(claimed.id);
+    for (const action of planned) {
       if ((await this.runner.execute(claimed, action)) === 'lost') return;
     }
-    const conversation = (await this.conversations.load(claimed.id))!;
+    const conversation = planned.length ? (await this.conversations.load(claimed.id))! : claimed;
     if (conversation.state !== 'active') return;
-    const [{ now }]: Array<{ now: Date }> = await this.dataSource.query('SELECT now() AS now');
+    const now = claimed.db_now;
 
     for (const [timer, column] of PRIORITY) {
       const due = conversation[column] as Date | null;

@@ -59,54 +59,51 @@ export class TurnService {
       return;
     }
     const renew = setInterval(() => void this.conversations.renewLease(conversationId, PROCESS_ID, leaseMs).catch(() => undefined), leaseMs / 3);
-    let moreToDo = false;
     try {
-      moreToDo = await this.turn(claimed);
+      await this.turn(claimed);
     } finally {
       clearInterval(renew);
-      await this.conversations.releaseLease(conversationId, PROCESS_ID);
     }
-    // Released first, then checked: a message stored meanwhile is never left without a turn.
-    const after = await this.conversations.load(conversationId);
-    if (after?.state === 'active' && (moreToDo || (await this.conversations.pendingInbound(after.id, after.session)).length > 0)) {
-      await this.turns.requestTurn(conversationId, 0);
-    }
+    // Released and checked in one statement: a message stored meanwhile is never left without a turn.
+    const after = await this.conversations.releaseLease(conversationId, PROCESS_ID);
+    if (after?.state === 'active' && after.pending) await this.turns.requestTurn(conversationId, 0);
   }
 
-  /** Returns true when it stopped early and another turn is needed. */
-  private async turn(claimed: ConversationRow): Promise<boolean> {
+  private async turn(claimed: ConversationRow): Promise<void> {
     const agent = this.config.agent(claimed.agent_id);
     if (!agent) {
       this.logger.error({ conversationId: claimed.id, agentId: claimed.agent_id, msg: 'no such agent in the agents file any more; not answering' });
-      return false;
+      return;
     }
     const log = { agentId: agent.id, conversationId: claimed.id };
 
     // A crashed or failed earlier attempt left calls recorded but not made: make them first.
-    for (const action of await this.actions.planned(claimed.id)) {
-      const result = await this.runner.execute(claimed, action);
-      if (result === 'lost') return false;
+    const planned = await this.actions.planned(claimed.id);
+    for (const action of planned) {
+      if ((await this.runner.execute(claimed, action)) === 'lost') return;
     }
+    const conversation = planned.length ? (await this.conversations.load(claimed.id))! : claimed;
+    if (conversation.state !== 'active') return;
 
-    const conversation = (await this.conversations.load(claimed.id))!;
-    if (conversation.state !== 'active') return false;
-    const pending = await this.conversations.pendingInbound(conversation.id, conversation.session);
-    const { outboundThisSession } = await this.conversations.exchange(conversation.id, conversation.session);
+    // One read gives the transcript, what is pending, and whether the agent has spoken this session
+    // (a summary exists only after a delivered reply).
+    const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
+    const pending = transcript.filter((m) => m.direction === 'inbound' && m.handled_at === null);
+    const outboundThisSession = conversation.summarized_through !== null || transcript.some((m) => m.direction === 'outbound');
     const opening = conversation.mode === 'delegation' && !outboundThisSession && pending.length === 0;
-    if (pending.length === 0 && !opening) return false;
-    if (opening && conversation.first_question_at === null) return false; // the greeting already went out
+    if (pending.length === 0 && !opening) return;
+    if (opening && conversation.first_question_at === null) return; // the greeting already went out
 
     try {
       await this.inbox.manipulateConversation(conversation.inbox_conversation_id, { indicateTyping: 'START' });
     } catch (err) {
       if (err instanceof ConversationLostError) {
         await this.runner.markLost(conversation);
-        return false;
+        return;
       }
       this.logger.warn({ ...log, err: (err as Error).message, msg: 'typing indicator failed; deciding anyway' });
     }
 
-    const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
     const ctx = contextFor(agent, conversation, transcript);
     const due = opening ? conversation.first_question_at : conversation.va_deadline_at;
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
@@ -117,19 +114,19 @@ export class TurnService {
 
     const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote));
     const action = await this.dataSource.transaction(async (db) => {
-      const current = await this.conversations.load(conversation.id, db);
-      // A timer handed the conversation over, or it was started again, while the LLM was thinking.
-      if (!current || current.state !== 'active' || current.session !== conversation.session) return undefined;
+      // Nothing is recorded if a timer handed the conversation over, or it was started again, meanwhile.
+      if (!(await this.conversations.countTurn(db, conversation.id, conversation.session, opening ? 0 : 1))) return undefined;
       const decisionId = await this.decisions.insert(db, conversation.id, conversation.session, outcome);
       await this.conversations.markHandled(db, pending.map((m) => m.id), decisionId);
-      if (!opening) await this.conversations.countTurn(db, conversation.id);
       return this.actions.plan(db, { conversationId: conversation.id, session: conversation.session, decisionId, ...call });
     });
-    if (!action) return false;
+    if (!action) return;
 
     const result = await this.runner.execute(conversation, action);
-    if (result === 'done') await this.compactMemory(agent, conversation.id).catch((err) => this.logger.warn({ ...log, err: (err as Error).message, msg: 'summary step failed' }));
-    return false;
+    // With the reply added, can the window have overflowed? Only then is a summary step worth a read.
+    if (result === 'done' && transcript.length + 1 > agent.limits.historyWindow) {
+      await this.compactMemory(agent, conversation.id).catch((err) => this.logger.warn({ ...log, err: (err as Error).message, msg: 'summary step failed' }));
+    }
   }
 
   /** Folds older messages into the running summary, off the contact's critical path. */
@@ -137,7 +134,9 @@ export class TurnService {
     const conversation = await this.conversations.load(conversationId);
     if (!conversation) return;
     const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
-    const { fold } = planFold(transcript.map(toEntry), agent.limits.historyWindow);
+    // Never fold a message no turn has answered yet: it must stay pending, in the transcript.
+    const firstPending = transcript.findIndex((m) => m.direction === 'inbound' && m.handled_at === null);
+    const { fold } = planFold((firstPending < 0 ? transcript : transcript.slice(0, firstPending)).map(toEntry), agent.limits.historyWindow);
     if (fold.length === 0) return;
     const { summary } = await this.engine.summarize(agent, conversation.summary, fold, Date.now() + this.config.env.OPENAI_TIMEOUT);
     await this.conversations.saveSummary(conversation.id, conversation.summarized_through, summary, fold.at(-1)!.id);

@@ -2,16 +2,16 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy }
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { TimerQueue } from './timer-queue.js';
+import { TimerQueue, sweepHorizonMs } from './timer-queue.js';
 import { TurnQueue } from './turn-queue.js';
 
 /** One sweeper at a time across replicas; the others skip that round. */
 const SWEEP_LOCK = 7_420_150_002;
 
 /**
- * Postgres is the source of truth, Redis only the trigger. At boot and on every interval, this
- * re-arms from the table whatever Redis may have lost (a flush, a failover): timer jobs for the
- * deadlines coming up, and turns for contact messages nobody is answering.
+ * Postgres is the source of truth, Redis only the trigger. At boot and on every interval, this arms
+ * from the table the timer jobs for the deadlines coming up (which also re-arms whatever Redis lost
+ * in a flush or failover), and turns for contact messages nobody is answering.
  */
 @Injectable()
 export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -44,9 +44,12 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
       .finally(() => (this.running = undefined));
   }
 
-  /** Returns what it re-armed. Deadlines further out than two intervals wait for a later sweep. */
+  /**
+   * Returns what it armed. This is how every deadline further out than the horizon gets its job,
+   * not only a safety net: a write arms at once only what falls due within the horizon.
+   */
   async sweep(): Promise<{ timers: number; turns: number }> {
-    const horizonMs = 2 * this.config.env.SCHEDULER_SWEEP_INTERVAL;
+    const horizonMs = sweepHorizonMs(this.config.env.SCHEDULER_SWEEP_INTERVAL);
     const found = await this.dataSource.transaction(async (db) => {
       const [{ locked }] = await db.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [SWEEP_LOCK]);
       if (!locked) return undefined;
