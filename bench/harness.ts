@@ -43,7 +43,9 @@ export const randomPrefix = (what: string) => `iva-bench-${what}-${randomBytes(3
 
 /** A child Node process running one of the built scripts; resolves once `ready` answers. */
 export async function startProcess(script: string, args: string[], env: Record<string, string>, ready?: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_PROFILE=dir writes a CPU profile of each bridge process there, for finding what to fix.
+  const profile = process.env.BENCH_PROFILE && script.endsWith('src/main.js') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
   if (ready) {

@@ -59,6 +59,7 @@ function bridgeEnv(o: { db: string; prefix: string; port: number; role: string; 
     // The default, 20 requests/s (Hootsuite's general REST limit), caps a process at 10 turns/s
     // (typing + reply); lifted here to measure the bridge itself.
     INBOX_RATE_LIMIT: '100000',
+    ...(process.env.BENCH_EXTRA ? Object.fromEntries(process.env.BENCH_EXTRA.split(',').map((kv) => kv.split('='))) : {}),
     LOG_LEVEL: 'info', // as in production; stdout goes nowhere
   };
 }
@@ -210,6 +211,8 @@ export interface TimerRun {
   lateness: number[];
   fired: number;
   sample: number;
+  /** Deadlines falling due per second in the sample. */
+  rate: number;
 }
 
 export interface TimerResult {
@@ -221,8 +224,8 @@ export interface TimerResult {
 }
 
 const TOTAL_TIMERS = 100_000;
-const SAMPLE = 2000;
-const SAMPLE_SPREAD_MS = 15_000;
+const SAMPLE = 1000;
+const SAMPLE_SPREAD_MS = 20_000;
 
 async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
@@ -241,42 +244,50 @@ export async function timers(): Promise<TimerResult> {
   let product: TimerResult['product'];
   let bridgeRun: TimerRun;
   try {
-    progress(`timers: ${TOTAL_TIMERS} conversations with a contact deadline, ${SAMPLE} of them due in 8 to 23 s`);
+    progress(`timers: ${TOTAL_TIMERS} conversations with a contact deadline in PostgreSQL`);
     await db.pool.query(
       `INSERT INTO conversations (agent_id, inbox_conversation_id, mode, state, contact_deadline_at)
-       SELECT 'bench', 'timer-' || g, 'inception', 'active',
-              CASE WHEN g > $1 THEN now() + interval '2 hours' + g * interval '1 millisecond'
-                   ELSE now() + interval '8 seconds' + (g * $3::float / $1) * interval '1 millisecond' END
-         FROM generate_series(1, $2) g`,
-      [SAMPLE, TOTAL_TIMERS, SAMPLE_SPREAD_MS],
+       SELECT 'bench', 'timer-' || g, 'inception', 'active', now() + interval '2 hours' + g * interval '1 millisecond'
+         FROM generate_series(1, $1) g`,
+      [TOTAL_TIMERS],
     );
-    const sample = (await db.pool.query(`SELECT id, inbox_conversation_id, next_deadline_at FROM conversations ORDER BY next_deadline_at LIMIT $1`, [SAMPLE]))
-      .rows as Array<{ id: string; inbox_conversation_id: string; next_deadline_at: Date }>;
-    const before = await usedMemory(redis);
 
-    progress('timers: a worker starts; its sweep arms what falls due within the horizon (2 × SCHEDULER_SWEEP_INTERVAL)');
-    worker = await startProcess(MAIN, [], bridgeEnv({ db: db.url, prefix, port: 3915, role: 'worker', inbox }), 'http://127.0.0.1:3915/health/ready');
-    const swept = Date.now() + 10_000;
-    while ((await queue.getJobCounts('delayed')).delayed < SAMPLE && Date.now() < swept) await sleep(100);
-    const jobs = (await queue.getJobCounts('delayed', 'waiting', 'active')) as Record<string, number>;
-    product = { jobs: Object.values(jobs).reduce((a, b) => a + b, 0), redisBytes: (await usedMemory(redis)) - before };
-
-    progress('timers: the mechanism, every deadline armed through the bridge’s TimerQueue.armMany');
-    const armer = new BullTimerQueue(queue, { env: { SCHEDULER_SWEEP_INTERVAL: 60_000 } } as AppConfig);
+    // The mechanism first, on a scratch queue no worker reads, so it cannot disturb the firing below.
+    progress('timers: the mechanism, every deadline armed as a job through the bridge’s TimerQueue.armMany');
+    const scratch = new Queue(QUEUES.timers, { connection: { url: REDIS_URL }, prefix: `${prefix}-scratch` });
+    const armer = new BullTimerQueue(scratch, { env: { SCHEDULER_SWEEP_INTERVAL: 60_000 } } as AppConfig);
     const all = (await db.pool.query(`SELECT id, next_deadline_at FROM conversations`)).rows as Array<{ id: string; next_deadline_at: Date }>;
+    let before = await usedMemory(redis);
     const started = performance.now();
     for (let i = 0; i < all.length; i += 1000) {
       await armer.armMany(all.slice(i, i + 1000).map((r) => ({ conversationId: r.id, dueAt: r.next_deadline_at })));
     }
     const armSeconds = (performance.now() - started) / 1000;
-    const redisBytes = (await usedMemory(redis)) - before;
-    progress(`timers: armed ${all.length} in ${armSeconds.toFixed(1)} s; waiting for the sample to fire`);
+    const mechanismBytes = (await usedMemory(redis)) - before;
+    await scratch.obliterate({ force: true });
+    await scratch.close();
+
+    progress(`timers: ${SAMPLE} of them now fall due over ${SAMPLE_SPREAD_MS / 1000} s; a worker starts, its sweep arms what is due within its horizon`);
+    const sample = (
+      await db.pool.query(
+        `UPDATE conversations SET contact_deadline_at = now() + interval '6 seconds' + (substring(inbox_conversation_id from 7)::int * $1::float / $2) * interval '1 millisecond'
+          WHERE substring(inbox_conversation_id from 7)::int <= $2 RETURNING id, inbox_conversation_id, next_deadline_at`,
+        [SAMPLE_SPREAD_MS, SAMPLE],
+      )
+    ).rows as Array<{ id: string; inbox_conversation_id: string; next_deadline_at: Date }>;
+    before = await usedMemory(redis);
+    worker = await startProcess(MAIN, [], bridgeEnv({ db: db.url, prefix, port: 3915, role: 'worker', inbox }), 'http://127.0.0.1:3915/health/ready');
+    const swept = Date.now() + 5000;
+    while ((await queue.getJobCounts('delayed')).delayed < SAMPLE && Date.now() < swept) await sleep(50);
+    const jobs = (await queue.getJobCounts('delayed', 'waiting', 'active')) as Record<string, number>;
+    product = { jobs: Object.values(jobs).reduce((a, b) => a + b, 0), redisBytes: (await usedMemory(redis)) - before };
+
     const lastDue = Math.max(...sample.map((r) => r.next_deadline_at.getTime()));
     while (Date.now() < lastDue + 5000 && sample.some((r) => inbox.calls(r.inbox_conversation_id).length === 0)) await sleep(200);
     const lateness = sample
       .map((r) => (inbox.calls(r.inbox_conversation_id)[0]?.at ?? Number.NaN) - r.next_deadline_at.getTime())
       .filter(Number.isFinite);
-    bridgeRun = { armed: all.length, armPerSecond: all.length / armSeconds, redisBytes, lateness, fired: lateness.length, sample: SAMPLE };
+    bridgeRun = { armed: all.length, armPerSecond: all.length / armSeconds, redisBytes: mechanismBytes, lateness, fired: lateness.length, sample: SAMPLE, rate: SAMPLE / (SAMPLE_SPREAD_MS / 1000) };
   } finally {
     if (worker) await stopProcess(worker);
     await queue.close();
@@ -312,7 +323,7 @@ export async function timers(): Promise<TimerResult> {
   return {
     product: product!,
     bridge: bridgeRun!,
-    baseline: { armed: TOTAL_TIMERS, armPerSecond: TOTAL_TIMERS / armSeconds, redisBytes, lateness: [...lateness], fired: lateness.length, sample: SAMPLE },
+    baseline: { armed: TOTAL_TIMERS, armPerSecond: TOTAL_TIMERS / armSeconds, redisBytes, lateness: [...lateness], fired: lateness.length, sample: SAMPLE, rate: SAMPLE / (SAMPLE_SPREAD_MS / 1000) },
   };
 }
 

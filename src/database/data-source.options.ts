@@ -15,6 +15,6 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
-    extra: { max: 10, application_name: 'inbox-va-bridge' },
+    extra: { max: Number(process.env.DATABASE_POOL_SIZE ?? 10), application_name: 'inbox-va-bridge' },
   };
 }

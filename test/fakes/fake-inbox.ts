@@ -54,6 +54,8 @@ export class FakeInbox {
   private readonly delays = new Map<string, { ms: number; times: number }>();
   private readonly attachmentNames = new Map<string, Set<string>>();
   private readonly recorded: RecordedCall[] = [];
+  /** The same calls by conversation, so looking one up stays cheap with thousands recorded. */
+  private readonly byConversation = new Map<string, RecordedCall[]>();
   readonly requests: RequestLogEntry[] = [];
   /** Every request as it arrived, before any delay or check: what a client actually sent. */
   readonly arrivals: Array<{ at: number; method: string; path: string }> = [];
@@ -71,7 +73,6 @@ export class FakeInbox {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err) => send(res, 500, { error: String(err) }));
     });
-    this.server.keepAliveTimeout = 1000;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<string> {
@@ -129,7 +130,7 @@ export class FakeInbox {
 
   /** The calls applied (or refused) for one conversation, oldest first. */
   calls(conversationId?: string): RecordedCall[] {
-    return conversationId ? this.recorded.filter((c) => c.conversationId === conversationId) : [...this.recorded];
+    return conversationId ? [...(this.byConversation.get(conversationId) ?? [])] : [...this.recorded];
   }
 
   /** Every text sent to the contact in this conversation, in order. */
@@ -144,6 +145,7 @@ export class FakeInbox {
 
   reset(): void {
     this.recorded.length = 0;
+    this.byConversation.clear();
     this.requests.length = 0;
     this.arrivals.length = 0;
     this.faults.clear();
@@ -194,6 +196,9 @@ export class FakeInbox {
     const record = (kind: RecordedCall['kind'], recordedBody: Record<string, unknown>, status: number) => {
       const call = { at: Date.now(), conversationId, kind, body: recordedBody, status };
       this.recorded.push(call);
+      const list = this.byConversation.get(conversationId) ?? [];
+      list.push(call);
+      this.byConversation.set(conversationId, list);
       this.options.onCall?.(call);
     };
 
