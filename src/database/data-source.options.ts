@@ -6,7 +6,7 @@ import { WebhookEventEntity } from '../webhook/webhook-event.entity.js';
 
 export const ENTITIES = [ConversationEntity, MessageEntity, WebhookEventEntity];
 
-export function dataSourceOptions(url: string): DataSourceOptions {
+export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -15,6 +15,6 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
-    extra: { max: Number(process.env.DATABASE_POOL_SIZE ?? 10), application_name: 'inbox-va-bridge' },
+    extra: { max: poolSize, application_name: 'inbox-va-bridge' },
   };
 }

@@ -15,7 +15,7 @@ const inbox = new FakeInbox({
 });
 const url = await inbox.start(Number(values.port));
 console.log(`fake Inbox 2.0 listening on ${url}
-  point the bridge at it:  INBOX_API_URL=${url} INBOX_CLIENT_ID=${inbox.clientId} INBOX_CLIENT_SECRET=${inbox.clientSecret} INBOX_ORGANIZATION_ID=${inbox.organizationId}
+  point the bridge at it:  ${Object.entries(inbox.env()).map(([k, v]) => `${k}=${v}`).join(' ')}
   ${values.strict ? 'strict: only conversations opened through /_fake/conversations/:id/open exist' : 'every conversation id is accepted until completed or taken (--strict to change)'}
   look:     curl ${url}/_fake/calls
   control:  curl -XPOST ${url}/_fake/conversations/<id>/take            (a human took it: 404 from now on)

@@ -87,6 +87,11 @@ export class FakeInbox {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** The environment that points a bridge at this fake. */
+  env(): Record<'INBOX_API_URL' | 'INBOX_CLIENT_ID' | 'INBOX_CLIENT_SECRET' | 'INBOX_ORGANIZATION_ID', string> {
+    return { INBOX_API_URL: this.url, INBOX_CLIENT_ID: this.clientId, INBOX_CLIENT_SECRET: this.clientSecret, INBOX_ORGANIZATION_ID: this.organizationId };
+  }
+
   // ---- hooks -------------------------------------------------------------------------------
 
   /** The platform assigned this conversation to the VA (the webhook sender calls this). */

@@ -81,14 +81,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<TestBrid
   const agentsFile = join(dir, 'agents.yaml');
   writeFileSync(agentsFile, options.agents ?? TEST_AGENTS);
   const fakes: Record<string, string> = {};
-  if (options.inbox) {
-    Object.assign(fakes, {
-      INBOX_API_URL: options.inbox.url,
-      INBOX_CLIENT_ID: options.inbox.clientId,
-      INBOX_CLIENT_SECRET: options.inbox.clientSecret,
-      INBOX_ORGANIZATION_ID: options.inbox.organizationId,
-    });
-  }
+  if (options.inbox) Object.assign(fakes, options.inbox.env());
   if (options.llm) fakes.OPENAI_BASE_URL = options.llm.url;
   const env = testEnv({ DATABASE_URL: db.url, AGENTS_FILE: agentsFile, PORT: '0', ...fakes, ...options.env });
   const config = AppConfig.load(env);
