@@ -15,7 +15,7 @@ function niceMax(v: number): number {
 }
 
 export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { xCategorical?: string[] } = {}): string {
-  const W = 720, H = 400, L = 70, R = 170, T = 40, B = 55;
+  const W = 860, H = 420, L = 70, R = 250, T = 48, B = 55;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const xMin = Math.min(...xs), xMax = Math.max(...xs);
@@ -23,7 +23,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const px = (x: number) => L + (xMax === xMin ? 0.5 : (x - xMin) / (xMax - xMin)) * (W - L - R);
   const py = (y: number) => T + (1 - y / yMax) * (H - T - B);
   const parts: string[] = [];
-  parts.push(`<text x="${W / 2 - R / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
+  parts.push(`<text x="${L}" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`);
   for (let i = 0; i <= 5; i++) {
     const y = (yMax * i) / 5;
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
@@ -47,14 +47,14 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>\n`;
 }
 
-/** Grouped bars: one group per category, one bar per series. */
+/** Grouped bars: one group per category, one bar per series; a value that is not finite is shown as n/a. */
 export function barChart(title: string, yLabel: string, categories: string[], series: Array<{ name: string; values: number[] }>): string {
-  const W = 720, H = 400, L = 70, R = 170, T = 40, B = 55;
-  const yMax = niceMax(Math.max(...series.flatMap((s) => s.values)));
+  const W = 860, H = 420, L = 70, R = 250, T = 48, B = 55;
+  const yMax = niceMax(Math.max(...series.flatMap((s) => s.values).filter(Number.isFinite)));
   const py = (y: number) => T + (1 - y / yMax) * (H - T - B);
   const groupW = (W - L - R) / categories.length;
   const barW = (groupW * 0.7) / series.length;
-  const parts: string[] = [`<text x="${W / 2 - R / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`];
+  const parts: string[] = [`<text x="${L}" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`];
   for (let i = 0; i <= 5; i++) {
     const y = (yMax * i) / 5;
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/><text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" font-size="11">${+y.toPrecision(3)}</text>`);
@@ -63,6 +63,11 @@ export function barChart(title: string, yLabel: string, categories: string[], se
     const x0 = L + ci * groupW + groupW * 0.15;
     series.forEach((s, si) => {
       const v = s.values[ci];
+      if (!Number.isFinite(v)) {
+        // No figure for this series here: say so rather than draw a zero.
+        parts.push(`<text x="${(x0 + si * barW + barW / 2).toFixed(1)}" y="${H - B - 4}" text-anchor="middle" font-size="10">n/a</text>`);
+        return;
+      }
       parts.push(`<rect x="${(x0 + si * barW).toFixed(1)}" y="${py(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(H - B - py(v)).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"/>`);
       parts.push(`<text x="${(x0 + si * barW + barW / 2).toFixed(1)}" y="${(py(v) - 4).toFixed(1)}" text-anchor="middle" font-size="10">${+v.toPrecision(3)}</text>`);
     });

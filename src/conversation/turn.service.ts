@@ -59,13 +59,15 @@ export class TurnService {
       return;
     }
     const renew = setInterval(() => void this.conversations.renewLease(conversationId, PROCESS_ID, leaseMs).catch(() => undefined), leaseMs / 3);
+    let after: Awaited<ReturnType<ConversationRepository['releaseLease']>>;
     try {
       await this.turn(claimed);
     } finally {
+      // Released even when the turn fails, so that any process can retry it at once.
       clearInterval(renew);
+      after = await this.conversations.releaseLease(conversationId, PROCESS_ID);
     }
     // Released and checked in one statement: a message stored meanwhile is never left without a turn.
-    const after = await this.conversations.releaseLease(conversationId, PROCESS_ID);
     if (after?.state === 'active' && after.pending) await this.turns.requestTurn(conversationId, 0);
   }
 
