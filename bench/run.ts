@@ -33,12 +33,12 @@ async function machine(): Promise<string[]> {
 }
 
 function intakeSection(r: IntakeResult): string[] {
-  writeFileSync('bench/intake.svg', lineChart('Intake: p99 latency by concurrency', 'concurrent senders', 'p99 latency (ms)', [
+  writeFileSync('bench/intake.svg', lineChart('Intake: latency by concurrency, bridge and baseline', 'concurrent senders', 'latency (ms)', [
     { name: 'bridge p99', points: r.concurrency.map((c, i) => [c, r.bridge[i].latency.p99]) },
     { name: 'baseline p99', points: r.concurrency.map((c, i) => [c, r.baseline[i].latency.p99]) },
     { name: 'bridge p50', points: r.concurrency.map((c, i) => [c, r.bridge[i].latency.p50]) },
     { name: 'baseline p50', points: r.concurrency.map((c, i) => [c, r.baseline[i].latency.p50]) },
-  ]));
+  ], { ticksAtData: true }));
   const best = Math.max(...r.bridge.map((x) => x.rps));
   const bestBase = Math.max(...r.baseline.map((x) => x.rps));
   const ok = (x: { statuses: Record<string, number> }) => Object.keys(x.statuses).every((s) => s === '200');
@@ -153,7 +153,7 @@ function tokenSection(r: TokenResult): string[] {
     { name: 'bridge (window 12 + summary)', points: r.bridge.map((x) => [x.turn, x.prompt]) },
     { name: 'baseline (whole transcript)', points: r.naive.map((x) => [x.turn, x.prompt]) },
     { name: 'bridge, cached', points: r.bridge.map((x) => [x.turn, x.cached]) },
-  ]));
+  ], { ticksAtData: false }));
   const at = (rows: TokenResult['bridge'], t: number) => rows.find((x) => x.turn === t)!;
   const share = (rows: TokenResult['bridge']) => rows.slice(1).reduce((s, x) => s + x.prefixShare, 0) / (rows.length - 1);
   const total = (rows: TokenResult['bridge']) => rows.reduce((s, x) => s + x.prompt, 0);

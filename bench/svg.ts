@@ -14,7 +14,7 @@ function niceMax(v: number): number {
   return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((m) => m >= v) ?? v;
 }
 
-export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { xCategorical?: string[] } = {}): string {
+export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { xCategorical?: string[]; ticksAtData?: boolean } = {}): string {
   const W = 860, H = 420, L = 70, R = 250, T = 48, B = 55;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
@@ -29,7 +29,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
     parts.push(`<text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" font-size="11">${+y.toPrecision(3)}</text>`);
   }
-  const ticks = opts.xCategorical ? xs.filter((v, i, a) => a.indexOf(v) === i) : Array.from({ length: 6 }, (_, i) => xMin + ((xMax - xMin) * i) / 5);
+  const ticks = opts.xCategorical || opts.ticksAtData ? xs.filter((v, i, a) => a.indexOf(v) === i) : Array.from({ length: 6 }, (_, i) => xMin + ((xMax - xMin) * i) / 5);
   for (const x of ticks) {
     const label = opts.xCategorical ? opts.xCategorical[x] ?? String(x) : String(+x.toPrecision(3));
     parts.push(`<text x="${px(x)}" y="${H - B + 18}" text-anchor="middle" font-size="11">${esc(label)}</text>`);
