@@ -50,7 +50,7 @@ function intakeSection(r: IntakeResult): string[] {
     '(intake only: signature, replay window, zod, the event, conversation and message in one prepared statement, a turn job in',
     'Redis; the VA deadline, 4.5 min away, is left to the sweep), logging at `info`. **Baseline**: a bare `node:http` server',
     'doing the same HMAC check and one `INSERT` into the same PostgreSQL. The tail at 200 requests/s varies from run to run',
-    'on this machine (p99 from 47 to 132 ms across six runs on 2026-11-24), with the background work of PostgreSQL and the',
+    'on this machine (TUNING.md gives the range seen), with the background work of PostgreSQL and the',
     'other processes; read it with the baseline of the same run.',
     '',
     '| concurrency | bridge req/s | bridge p50 / p99 / max (ms) | baseline req/s | baseline p50 / p99 / max (ms) | bridge / baseline |',
