@@ -248,6 +248,35 @@ export class ConversationRepository {
     await db.query(`UPDATE messages SET handled_at = now(), decision_id = $2 WHERE id = ANY($1::bigint[])`, [messageIds, decisionId]);
   }
 
+  /** Active conversations whose next deadline falls within `horizonMs` (or has passed). */
+  dueWithin(db: EntityManager, horizonMs: number): Promise<Array<{ id: string; next_deadline_at: Date }>> {
+    return db.query(
+      `SELECT id, next_deadline_at FROM conversations
+        WHERE state = 'active' AND next_deadline_at < now() + $1 * interval '1 millisecond'`,
+      [horizonMs],
+    );
+  }
+
+  /**
+   * Active conversations nobody is working on that still need a turn: a contact message unanswered,
+   * or a recorded call not yet made, for more than a few seconds (younger ones have a job coming).
+   */
+  awaitingTurn(db: EntityManager): Promise<Array<{ id: string }>> {
+    return db.query(
+      `SELECT c.id FROM conversations c
+        WHERE c.state = 'active' AND (c.turn_lease_until IS NULL OR c.turn_lease_until < now())
+          AND (EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.session = c.session
+                         AND m.direction = 'inbound' AND m.handled_at IS NULL AND m.created_at < now() - interval '5 seconds')
+               OR EXISTS (SELECT 1 FROM actions a WHERE a.conversation_id = c.id AND a.status = 'planned'
+                            AND a.created_at < now() - interval '5 seconds'))`,
+    );
+  }
+
+  /** Ending the conversation answers whatever is still pending in it. */
+  async markAllPendingHandled(db: EntityManager, conversationId: string): Promise<void> {
+    await db.query(`UPDATE messages SET handled_at = now() WHERE conversation_id = $1 AND handled_at IS NULL AND direction = 'inbound'`, [conversationId]);
+  }
+
   /**
    * Counts the agent's turn, if the conversation is still active in this session: false when a
    * timer handed it over, or it was started again, while the LLM was thinking.

@@ -88,7 +88,7 @@ export class TimerService {
         if (call.body.complete) {
           // Ending the conversation answers whatever is pending, and replaces any call not yet made.
           await this.actions.supersede(db, conversation.id);
-          await db.query(`UPDATE messages SET handled_at = now() WHERE conversation_id = $1 AND handled_at IS NULL AND direction = 'inbound'`, [conversation.id]);
+          await this.conversations.markAllPendingHandled(db, conversation.id);
         }
         await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
         return this.actions.plan(db, { conversationId: conversation.id, session: conversation.session, decisionId: null, ...call });

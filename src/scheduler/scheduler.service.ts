@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy }
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { ConversationRepository } from '../conversation/conversation.repository.js';
 import { TimerQueue, sweepHorizonMs } from './timer-queue.js';
 import { TurnQueue } from './turn-queue.js';
 
@@ -24,6 +25,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly timers: TimerQueue,
     private readonly turns: TurnQueue,
+    private readonly conversations: ConversationRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -53,20 +55,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
     const found = await this.dataSource.transaction(async (db) => {
       const [{ locked }] = await db.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [SWEEP_LOCK]);
       if (!locked) return undefined;
-      const timers: Array<{ id: string; next_deadline_at: Date }> = await db.query(
-        `SELECT id, next_deadline_at FROM conversations
-          WHERE state = 'active' AND next_deadline_at < now() + $1 * interval '1 millisecond'`,
-        [horizonMs],
-      );
-      const turns: Array<{ id: string }> = await db.query(
-        `SELECT c.id FROM conversations c
-          WHERE c.state = 'active' AND (c.turn_lease_until IS NULL OR c.turn_lease_until < now())
-            AND (EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.session = c.session
-                           AND m.direction = 'inbound' AND m.handled_at IS NULL AND m.created_at < now() - interval '5 seconds')
-                 OR EXISTS (SELECT 1 FROM actions a WHERE a.conversation_id = c.id AND a.status = 'planned'
-                              AND a.created_at < now() - interval '5 seconds'))`,
-      );
-      return { timers, turns };
+      return { timers: await this.conversations.dueWithin(db, horizonMs), turns: await this.conversations.awaitingTurn(db) };
     });
     if (!found) return { timers: 0, turns: 0 };
     await this.timers.armMany(found.timers.map((t) => ({ conversationId: t.id, dueAt: t.next_deadline_at })));
