@@ -223,4 +223,19 @@ describe('conversation orchestration', () => {
     expect(text).toMatch(/iva_timer_actions_total\{agent="acme",what="nudge"\} [1-9]/);
     expect(text).toMatch(/iva_webhook_events_total\{agent="acme",type="INBOUND_MESSAGE_RECEIVED",outcome="duplicate"\} [1-9]/);
   });
+
+  it('makes one REST call a turn, not two, for an agent with typingIndicator: false', async () => {
+    const quiet = await startBridge({ agents: ORCHESTRATION_AGENTS.replace('    prompt: You are Acme', '    typingIndicator: false\n    prompt: You are Acme'), inbox, llm });
+    try {
+      llm.respondWith(() => ({ decision: { message: 'Straight to the answer.' } }));
+      const sender = new WebhookSender({ bridgeUrl: quiet.url, agentId: 'acme', secretHex: TRIAGE_SECRET, inbox });
+      const id = newId();
+      await sender.startConversation(id);
+      await sender.contactSays(id, 'hello');
+      await waitFor('the reply', () => inbox.messagesSent(id).length === 1);
+      expect(inbox.calls(id).map((c) => c.body)).toEqual([{ sendMessage: { text: 'Straight to the answer.' } }]);
+    } finally {
+      await quiet.close();
+    }
+  });
 });

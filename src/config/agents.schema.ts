@@ -82,6 +82,8 @@ export const AgentSchema = z
       .record(z.string().regex(ATTRIBUTE_KEY, 'attribute keys must match ^[a-zA-Z0-9_]+$'), text())
       .default({}),
     humanRequestPhrases: z.array(text()).default(DEFAULT_HUMAN_PHRASES),
+    // The "typing…" cue costs one REST call a turn: half a turn's share of the platform's rate limit.
+    typingIndicator: z.boolean().default(true),
     limits: z
       .object({
         minConfidence: z.number().min(0).max(1).default(0.6),

@@ -96,14 +96,16 @@ export class TurnService {
     if (pending.length === 0 && !opening) return;
     if (opening && conversation.first_question_at === null) return; // the greeting already went out
 
-    try {
-      await this.inbox.manipulateConversation(conversation.inbox_conversation_id, { indicateTyping: 'START' });
-    } catch (err) {
-      if (err instanceof ConversationLostError) {
-        await this.runner.markLost(conversation);
-        return;
+    if (agent.typingIndicator) {
+      try {
+        await this.inbox.manipulateConversation(conversation.inbox_conversation_id, { indicateTyping: 'START' });
+      } catch (err) {
+        if (err instanceof ConversationLostError) {
+          await this.runner.markLost(conversation);
+          return;
+        }
+        this.logger.warn({ ...log, err: (err as Error).message, msg: 'typing indicator failed; deciding anyway' });
       }
-      this.logger.warn({ ...log, err: (err as Error).message, msg: 'typing indicator failed; deciding anyway' });
     }
 
     const ctx = contextFor(agent, conversation, transcript);
