@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { ContactAttribute, ConversationMode, ConversationState } from './conversation.entity.js';
+import type { ContactAttribute, ConversationMode, ConversationState } from './conversation.types.js';
 import type { Effect, TimerName } from './state-machine.js';
 
 export interface OpenSession {

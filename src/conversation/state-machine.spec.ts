@@ -1,4 +1,4 @@
-import type { ConversationState } from './conversation.entity.js';
+import type { ConversationState } from './conversation.types.js';
 import { TIMERS, transition, type Input, type MachineConfig, type TimerName } from './state-machine.js';
 
 const cfg: MachineConfig = { hasNudge: true, onContactTimeout: 'resolve' };

@@ -11,7 +11,7 @@
  * none has gone out by the first-question deadline, the configured greeting goes instead. From then
  * on it behaves as Inception. A handover returns it per the platform's handoff rule.
  */
-import type { ConversationState } from './conversation.entity.js';
+import type { ConversationState } from './conversation.types.js';
 
 export type TimerName = 'vaDeadline' | 'firstQuestion' | 'contactNudge' | 'contactDeadline';
 export const TIMERS: readonly TimerName[] = ['vaDeadline', 'firstQuestion', 'contactNudge', 'contactDeadline'];

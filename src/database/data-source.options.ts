@@ -1,16 +1,12 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { ConversationEntity } from '../conversation/conversation.entity.js';
-import { MessageEntity } from '../conversation/message.entity.js';
-import { WebhookEventEntity } from '../webhook/webhook-event.entity.js';
-
-export const ENTITIES = [ConversationEntity, MessageEntity, WebhookEventEntity];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
+    // No entities: repositories speak SQL (upserts, leases, CTEs); the migrations define the schema.
+    entities: [],
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,

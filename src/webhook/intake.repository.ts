@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import { OPENED_BY_MESSAGE, type ConversationRef, type DeadlineDurations } from '../conversation/conversation.repository.js';
-import type { ConversationMode } from '../conversation/conversation.entity.js';
+import type { ConversationMode } from '../conversation/conversation.types.js';
 import type { Effect } from '../conversation/state-machine.js';
 import type { NewWebhookEvent } from './event-log.repository.js';
 
