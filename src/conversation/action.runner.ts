@@ -81,6 +81,18 @@ export class ActionRunner {
     return 'done';
   }
 
+  /**
+   * Makes the calls an earlier attempt recorded but did not make (a crash, a failed job), oldest
+   * first. Returns the conversation as it now is, or undefined if it was lost on the way.
+   */
+  async replayPlanned(conversation: ConversationRow): Promise<ConversationRow | undefined> {
+    const planned = await this.actions.planned(conversation.id);
+    for (const action of planned) {
+      if ((await this.execute(conversation, action)) === 'lost') return undefined;
+    }
+    return planned.length ? this.conversations.load(conversation.id) : conversation;
+  }
+
   async markLost(conversation: ConversationRow, actionId?: string): Promise<void> {
     const agent = this.config.agent(conversation.agent_id)!;
     await this.dataSource.transaction(async (db) => {

@@ -61,12 +61,8 @@ export class TimerService {
   private async handleDue(claimed: ClaimedConversation): Promise<void> {
     const agent = this.config.agent(claimed.agent_id);
     if (!agent || claimed.state !== 'active') return;
-    const planned = await this.actions.planned(claimed.id);
-    for (const action of planned) {
-      if ((await this.runner.execute(claimed, action)) === 'lost') return;
-    }
-    const conversation = planned.length ? (await this.conversations.load(claimed.id))! : claimed;
-    if (conversation.state !== 'active') return;
+    const conversation = await this.runner.replayPlanned(claimed);
+    if (conversation?.state !== 'active') return;
     const now = claimed.db_now;
 
     for (const [timer, column] of PRIORITY) {

@@ -80,12 +80,8 @@ export class TurnService {
     const log = { agentId: agent.id, conversationId: claimed.id };
 
     // A crashed or failed earlier attempt left calls recorded but not made: make them first.
-    const planned = await this.actions.planned(claimed.id);
-    for (const action of planned) {
-      if ((await this.runner.execute(claimed, action)) === 'lost') return;
-    }
-    const conversation = planned.length ? (await this.conversations.load(claimed.id))! : claimed;
-    if (conversation.state !== 'active') return;
+    const conversation = await this.runner.replayPlanned(claimed);
+    if (conversation?.state !== 'active') return;
 
     // One read gives the transcript, what is pending, and whether the agent has spoken this session
     // (a summary exists only after a delivered reply).
