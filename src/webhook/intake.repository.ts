@@ -31,11 +31,51 @@ const COLUMN = { vaDeadline: 'va_deadline_at', firstQuestion: 'first_question_at
  */
 @Injectable()
 export class IntakeRepository {
+  private readonly statements = new Map<string, { name: string; text: string }>();
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** TypeORM's own pg pool: TypeORM's query() has no way to name a prepared statement. */
   private pool(): Pool {
     return (this.dataSource.driver as unknown as { master: Pool }).master;
+  }
+
+  /**
+   * The statement for a list of inbound effects, built and named once: it is the same for every
+   * webhook, and a named statement is parsed and planned once per connection.
+   */
+  private statement(effects: Effect[]): { name: string; text: string } {
+    const key = JSON.stringify(effects);
+    let statement = this.statements.get(key);
+    if (!statement) {
+      const { insert, update } = deadlineSql(effects);
+      const text = `WITH ev AS (
+           INSERT INTO webhook_events (agent_id, idempotency_key, type, version, inbox_conversation_id, sent_at, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (agent_id, idempotency_key) DO NOTHING
+           RETURNING id
+         ), conv AS (
+           INSERT INTO conversations AS c (agent_id, inbox_conversation_id, mode, state, state_reason, topics,
+                                           contact_profile, channel, medium${insert.columns})
+           SELECT $1, $5, $8, 'active', '${OPENED_BY_MESSAGE}', COALESCE($9::jsonb, '[]'), $10, $11, $12${insert.values}
+             FROM ev
+           ON CONFLICT (agent_id, inbox_conversation_id) DO UPDATE SET
+             topics = COALESCE($9::jsonb, c.topics),
+             contact_profile = COALESCE(c.contact_profile, EXCLUDED.contact_profile),
+             channel = COALESCE(c.channel, EXCLUDED.channel),
+             medium = COALESCE(c.medium, EXCLUDED.medium),
+             updated_at = now()${update}
+           RETURNING id, session, state, next_deadline_at
+         ), msg AS (
+           INSERT INTO messages (conversation_id, session, direction, text, payload, inbox_message_id, trigger, event_id, sent_at)
+           SELECT conv.id, conv.session, 'inbound', $13, $14, $15, $16, ev.id, $6 FROM conv, ev
+           ON CONFLICT (conversation_id, inbox_message_id) WHERE inbox_message_id IS NOT NULL DO NOTHING
+         )
+         SELECT id, session, state, next_deadline_at FROM conv`;
+      statement = { name: `intake-inbound-${hash(text)}`, text };
+      this.statements.set(key, statement);
+    }
+    return statement;
   }
 
   /** Returns the conversation as it now is, or undefined for a redelivery. */
@@ -59,32 +99,7 @@ export class IntakeRepository {
       json(r.trigger),
       durations.vaDeadline,
     ];
-    const { insert, update } = deadlineSql(effects);
-    const text = `WITH ev AS (
-         INSERT INTO webhook_events (agent_id, idempotency_key, type, version, inbox_conversation_id, sent_at, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (agent_id, idempotency_key) DO NOTHING
-         RETURNING id
-       ), conv AS (
-         INSERT INTO conversations AS c (agent_id, inbox_conversation_id, mode, state, state_reason, topics,
-                                         contact_profile, channel, medium${insert.columns})
-         SELECT $1, $5, $8, 'active', '${OPENED_BY_MESSAGE}', COALESCE($9::jsonb, '[]'), $10, $11, $12${insert.values}
-           FROM ev
-         ON CONFLICT (agent_id, inbox_conversation_id) DO UPDATE SET
-           topics = COALESCE($9::jsonb, c.topics),
-           contact_profile = COALESCE(c.contact_profile, EXCLUDED.contact_profile),
-           channel = COALESCE(c.channel, EXCLUDED.channel),
-           medium = COALESCE(c.medium, EXCLUDED.medium),
-           updated_at = now()${update}
-         RETURNING id, session, state, next_deadline_at
-       ), msg AS (
-         INSERT INTO messages (conversation_id, session, direction, text, payload, inbox_message_id, trigger, event_id, sent_at)
-         SELECT conv.id, conv.session, 'inbound', $13, $14, $15, $16, ev.id, $6 FROM conv, ev
-         ON CONFLICT (conversation_id, inbox_message_id) WHERE inbox_message_id IS NOT NULL DO NOTHING
-       )
-       SELECT id, session, state, next_deadline_at FROM conv`;
-    // A named statement: PostgreSQL parses and plans it once per connection, not on every webhook.
-    const name = `intake-inbound-${hash(text)}`;
+    const { name, text } = this.statement(effects);
     const { rows } = await this.pool().query<ConversationRef & { next_deadline_at: Date | null }>({ name, text, values: params });
     return rows[0];
   }
