@@ -257,7 +257,7 @@ export async function timers(): Promise<TimerResult> {
     let before = await usedMemory(redis);
     const started = performance.now();
     for (let i = 0; i < all.length; i += 1000) {
-      await armer.armMany(all.slice(i, i + 1000).map((r) => ({ conversationId: r.id, dueAt: r.next_deadline_at })));
+      await armer.armMany(all.slice(i, i + 1000).map((r) => ({ conversationId: r.id, dueAt: r.next_deadline_at })), new Date());
     }
     const armSeconds = (performance.now() - started) / 1000;
     const mechanismBytes = (await usedMemory(redis)) - before;

@@ -21,16 +21,18 @@ import { MetricsService } from './metrics/metrics.service.js';
 import { OpenAiLlmClient } from './llm/openai-llm.client.js';
 import { ActionRepository } from './conversation/action.repository.js';
 import { ActionRunner } from './conversation/action.runner.js';
+import { IntakeRepository } from './conversation/intake.repository.js';
+import { IntakeService } from './conversation/intake.service.js';
+import { LeaseService } from './conversation/lease.service.js';
+import { SweepService } from './conversation/sweep.service.js';
+import { TimerProcessor } from './conversation/timer.processor.js';
 import { TimerService } from './conversation/timer.service.js';
+import { TurnProcessor } from './conversation/turn.processor.js';
 import { TurnService } from './conversation/turn.service.js';
+import { WakeUpService } from './conversation/wake-up.service.js';
 import { QUEUES } from './scheduler/queues.js';
-import { SchedulerService } from './scheduler/scheduler.service.js';
 import { BullTimerQueue, TimerQueue } from './scheduler/timer-queue.js';
-import { TimerProcessor } from './scheduler/timer.processor.js';
-import { TurnProcessor } from './scheduler/turn.processor.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
-import { EventLogRepository } from './webhook/event-log.repository.js';
-import { IntakeRepository } from './webhook/intake.repository.js';
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
 import { WebhookController } from './webhook/webhook.controller.js';
 import { WebhookService } from './webhook/webhook.service.js';
@@ -70,8 +72,10 @@ export class AppModule {
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_FILTER, useClass: WebhookErrorsFilter },
         MetricsService,
-        EventLogRepository,
         IntakeRepository,
+        IntakeService,
+        WakeUpService,
+        LeaseService,
         WebhookService,
         { provide: TurnQueue, useClass: BullTurnQueue },
         { provide: TimerQueue, useClass: BullTimerQueue },
@@ -81,7 +85,7 @@ export class AppModule {
         TurnService,
         TimerService,
         // ROLE=web runs intake only; ROLE=worker runs the queues and the sweep only.
-        ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SchedulerService] : []),
+        ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SweepService] : []),
         { provide: InboxClient, useFactory: () => new HttpInboxClient(inboxOptionsFromEnv(env)) },
         { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
         DecisionEngine,

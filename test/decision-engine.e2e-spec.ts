@@ -3,6 +3,7 @@ import { DecisionEngine } from '../src/agent/decision.engine.js';
 import { DecisionRepository } from '../src/agent/decision.repository.js';
 import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
 import { planFold } from '../src/agent/memory.js';
+import { CONTACT_DETAILS_PREFIX, isContactDetails } from '../src/agent/prompt.builder.js';
 import { parseAgents } from '../src/config/agents.loader.js';
 import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { runMigrationsLocked } from '../src/database/migrate.js';
@@ -78,11 +79,14 @@ describe(DecisionEngine.name, () => {
       max_tokens: 500,
       response_format: { type: 'json_schema', json_schema: { name: 'decision', strict: true } },
     });
-    expect(request.messages.map((m) => m.role)).toEqual(['system', 'system', 'user']);
+    expect(request.messages.map((m) => m.role)).toEqual(['system', 'system', 'user', 'user']);
     expect(request.messages[0].content).toMatch(/Acme, an outdoor gear shop[\s\S]*- Billing\n- Shipping\n- Returns[\s\S]*- order_number: The order number/);
     expect(request.messages[1].content).toMatch(/Language: fr/);
-    expect(request.messages[1].content).toMatch(/email=jeanne@example.com/);
+    // The contact's name and attributes are contact/CRM text: data in a user message, never system.
+    expect(request.messages.filter((m) => /Jeanne|jeanne@example\.com/.test(m.content)).map((m) => m.role)).toEqual(['user']);
+    expect(request.messages[2].content).toBe(`${CONTACT_DETAILS_PREFIX}{"name":"Jeanne","attributes":{"email":"jeanne@example.com"}}`);
     expect(request.messages.filter((m) => m.content.includes('A-12345 ?')).map((m) => m.role)).toEqual(['user']);
+    expect(request.messages.at(-1)?.content).toBe('Où est ma commande A-12345 ?');
   });
 
   it('resolves', async () => {
@@ -163,7 +167,9 @@ describe(DecisionEngine.name, () => {
     llm.script({ decision: { action: 'reply', message: 'Bonjour ! Quel est votre numéro de commande ?' } });
     const outcome = await sut.decide(helper, context([], { mode: 'delegation', agentTurns: 0 }), { kind: 'opening' });
     expect(outcome.decision).toMatchObject({ action: 'reply', message: 'Bonjour ! Quel est votre numéro de commande ?' });
-    expect(llm.requests[0].messages.map((m) => m.role)).toEqual(['system', 'system']);
+    // No contact message: the only user message is the platform's data about the contact.
+    expect(llm.requests[0].messages.map((m) => m.role)).toEqual(['system', 'system', 'user']);
+    expect(isContactDetails(llm.requests[0].messages[2])).toBe(true);
     expect(llm.requests[0].messages[1].content).toMatch(/has not written to you yet/);
     expect(llm.requests[0].messages[0].content).toMatch(/delegated this conversation to you/);
   });
@@ -225,8 +231,8 @@ describe(DecisionRepository.name, () => {
       const [{ id }] = await dataSource.query(
         `INSERT INTO conversations (agent_id, inbox_conversation_id, mode, state) VALUES ('acme', 'c1', 'inception', 'active') RETURNING id`,
       );
-      const sut = new DecisionRepository();
-      await sut.insert(dataSource.manager, id, 1, {
+      const sut = new DecisionRepository(dataSource);
+      await sut.insert(id, 1, {
         kind: 'turn',
         decision: { action: 'handover', message: 'Bye', topics: ['Billing'], contactAttributes: { order_number: 'A-1' }, confidence: 0.4, reason: 'unsure', handoverNote: 'note' },
         proposed: null,

@@ -210,7 +210,7 @@ describe('conversation orchestration', () => {
     await waitFor('a timer job', async () => (await bridge.queue('timers').getJobCounts('delayed')).delayed > 0);
     await bridge.queue('timers').obliterate({ force: true });
     expect((await bridge.queue('timers').getJobCounts('delayed')).delayed).toBe(0);
-    const scheduler = bridge.app.get((await import('../src/scheduler/scheduler.service.js')).SchedulerService);
+    const scheduler = bridge.app.get((await import('../src/conversation/sweep.service.js')).SweepService);
     expect((await scheduler.sweep()).timers).toBeGreaterThan(0);
     await waitFor('the nudge', () => inbox.messagesSent(id).includes('Still there?'), 10_000);
   });

@@ -1,11 +1,18 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { textSafe, toJsonbSafe } from '../database/jsonb-safe.js';
 import type { DecisionOutcome } from './decision.engine.js';
 
 @Injectable()
 export class DecisionRepository {
-  /** Stores a decision with its audit trail; returns its id. */
-  async insert(db: EntityManager, conversationId: string, session: number, o: DecisionOutcome): Promise<string> {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Stores a decision with its audit trail; returns its id. The LLM's output is made fit for
+   * PostgreSQL first: a model that echoes a NUL or half an emoji must not fail the turn.
+   */
+  async insert(conversationId: string, session: number, o: DecisionOutcome, db: EntityManager = this.dataSource.manager): Promise<string> {
     const d = o.decision;
     const rows: Array<{ id: string }> = await db.query(
       `INSERT INTO decisions (conversation_id, session, kind, action, message, topics, contact_attributes, confidence,
@@ -18,23 +25,25 @@ export class DecisionRepository {
         session,
         o.kind,
         d.action,
-        d.message,
-        JSON.stringify(d.topics),
-        JSON.stringify(d.contactAttributes),
+        textSafe(d.message),
+        jsonb(d.topics),
+        jsonb(d.contactAttributes),
         d.confidence,
-        d.reason,
-        d.handoverNote,
-        JSON.stringify(o.guardrails),
-        o.failure,
-        o.model,
+        textSafe(d.reason),
+        textSafe(d.handoverNote),
+        jsonb(o.guardrails),
+        textSafe(o.failure),
+        textSafe(o.model),
         o.usage.promptTokens,
         o.usage.completionTokens,
         o.usage.cachedTokens,
         Math.round(o.latencyMs),
         o.attempts,
-        JSON.stringify({ proposed: o.proposed, attempts: o.raw }),
+        jsonb({ proposed: o.proposed, attempts: o.raw }),
       ],
     );
     return rows[0].id;
   }
 }
+
+const jsonb = (value: unknown) => JSON.stringify(toJsonbSafe(value).value);

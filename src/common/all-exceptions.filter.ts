@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
+import { safeError } from './safe-error.js';
 
 /** Everything not handled elsewhere: HTTP errors pass through; anything else is a 500 that hides internals. */
 @Catch()
@@ -14,7 +15,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return;
     }
     const correlationId = randomUUID();
-    this.logger.error({ correlationId, err: error, msg: 'unhandled error' });
+    this.logger.error({ correlationId, err: safeError(error), msg: 'unhandled error' });
     res.status(500).json({ statusCode: 500, error: 'InternalServerError', correlationId });
   }
 }

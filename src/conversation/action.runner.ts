@@ -1,132 +1,129 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
-import { AppConfig } from '../config/app-config.js';
+import { DecisionEngine } from '../agent/decision.engine.js';
+import { safeError } from '../common/safe-error.js';
 import type { AgentConfig } from '../config/agents.schema.js';
+import { textSafe } from '../database/jsonb-safe.js';
 import { InboxClient } from '../inbox/inbox.client.js';
 import { ConversationLostError, InboxRequestError, InvalidInboxRequestError } from '../inbox/inbox.errors.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { TimerQueue } from '../scheduler/timer-queue.js';
-import { TurnQueue } from '../scheduler/turn-queue.js';
-import { ActionRepository, type ActionRow } from './action.repository.js';
-import { ConversationRepository, type ConversationRow, type DeadlineDurations } from './conversation.repository.js';
-import { transition, type Input } from './state-machine.js';
+import { ActionRepository, type Action } from './action.repository.js';
+import { contextFor } from './context.js';
+import { ConversationRepository } from './conversation.repository.js';
+import type { Conversation } from './conversation.types.js';
+import { cannedCall } from './decision-body.js';
+import type { Lease } from './lease.service.js';
+import { requestsTurn, sendOf, transition } from './state-machine.js';
+import { durationsFor, machineConfig } from './timing.js';
+import { WakeUpService } from './wake-up.service.js';
 
 export type ActionResult = 'done' | 'lost' | 'failed';
 
-export function durationsFor(agent: AgentConfig): DeadlineDurations {
-  const t = agent.timeouts;
-  return {
-    vaDeadline: t.virtualAgent - t.virtualAgentMargin,
-    firstQuestion: t.firstQuestion,
-    contactNudge: t.contactNudge,
-    contactDeadline: t.contact,
-  };
-}
-
-export function machineConfig(agent: AgentConfig) {
-  return { hasNudge: agent.timeouts.contactNudge !== undefined, onContactTimeout: agent.timeouts.onContactTimeout };
-}
-
 /**
- * Executes one recorded REST call and records what came of it: record, act, record. A delivered
- * call feeds the state machine; a 404 marks the conversation lost; a transient failure leaves the
- * call planned for the retried job, and a permanent one marks it failed (the VA deadline still
- * stands, so the conversation still ends with a human).
+ * Executes one recorded REST call and records what came of it: record, act, record. The lease is
+ * checked (and extended to cover the call) just before sending, so a worker that lost it sends
+ * nothing; what a call did is recorded whoever holds the lease by then. A delivered call feeds the
+ * state machine; a 404 marks the session lost; a transient failure leaves the call planned for the
+ * retried job; a permanent refusal is fed to the state machine, which hands over.
  */
 @Injectable()
 export class ActionRunner {
   private readonly logger = new Logger(ActionRunner.name);
 
   constructor(
-    private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly inbox: InboxClient,
     private readonly actions: ActionRepository,
     private readonly conversations: ConversationRepository,
-    private readonly turns: TurnQueue,
-    private readonly timers: TimerQueue,
+    private readonly engine: DecisionEngine,
+    private readonly wakeUp: WakeUpService,
     private readonly metrics: MetricsService,
   ) {}
 
-  async execute(conversation: ConversationRow, action: ActionRow): Promise<ActionResult> {
-    const agent = this.config.agent(conversation.agent_id)!;
+  async execute(lease: Lease, agent: AgentConfig, conversation: Conversation, action: Action): Promise<ActionResult> {
     const log = { agentId: agent.id, conversationId: conversation.id, actionId: action.id, kind: action.kind };
+    await lease.confirm();
     try {
-      await this.inbox.manipulateConversation(conversation.inbox_conversation_id, action.body);
+      await this.inbox.manipulateConversation(conversation.inboxConversationId, action.body);
     } catch (err) {
       if (err instanceof ConversationLostError && !(err.afterAmbiguousAttempt && action.body.complete)) {
         this.logger.warn({ ...log, msg: 'conversation lost (404): a human or the platform has it now' });
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'lost' });
-        await this.markLost(conversation, action.id);
+        await this.markLost(conversation.id, action.session, action.id);
         return 'lost';
       }
       if (err instanceof ConversationLostError) {
         // Our earlier attempt most likely completed it and only the answer was lost.
         this.logger.warn({ ...log, msg: '404 after an ambiguous attempt of a completing call: taken as delivered' });
       } else if (err instanceof InboxRequestError || err instanceof InvalidInboxRequestError) {
-        this.logger.error({ ...log, err: err.message, msg: 'the platform refused the call; the VA deadline will hand over' });
-        await this.actions.finish(this.dataSource.manager, action.id, 'failed', err.message);
+        this.logger.error({ ...log, err: safeError(err), msg: 'the platform refused the call; handing over' });
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'failed' });
+        await this.refused(lease, agent, action, err.message);
         return 'failed';
       } else {
-        await this.actions.countAttempt(action.id, (err as Error).message);
+        await this.actions.countAttempt(action.id, textSafe((err as Error).message).slice(0, 500));
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'retry' });
         throw err;
       }
     }
-    await this.delivered(conversation, agent, action);
+    await this.delivered(agent, conversation, action);
     this.metrics.inboxActions.inc({ kind: action.kind, result: 'done' });
     this.logger.log({ ...log, msg: 'action delivered' });
     return 'done';
   }
 
   /**
-   * Makes the calls an earlier attempt recorded but did not make (a crash, a failed job), oldest
-   * first. Returns the conversation as it now is, or undefined if it was lost on the way.
+   * Makes the calls an earlier attempt of this session recorded but did not make (a crash, a failed
+   * job), oldest first. Calls of an earlier session were dropped when the new one opened. Returns the
+   * conversation as it now is, or undefined if it was lost on the way.
    */
-  async replayPlanned(conversation: ConversationRow): Promise<ConversationRow | undefined> {
-    const planned = await this.actions.planned(conversation.id);
+  async replayPlanned(lease: Lease, agent: AgentConfig, conversation: Conversation): Promise<Conversation | undefined> {
+    const planned = await this.actions.planned(conversation.id, conversation.session);
     for (const action of planned) {
-      if ((await this.execute(conversation, action)) === 'lost') return undefined;
+      if ((await this.execute(lease, agent, conversation, action)) === 'lost') return undefined;
     }
     return planned.length ? this.conversations.load(conversation.id) : conversation;
   }
 
-  async markLost(conversation: ConversationRow, actionId?: string): Promise<void> {
-    const agent = this.config.agent(conversation.agent_id)!;
-    await this.dataSource.transaction(async (db) => {
-      if (actionId) await this.actions.finish(db, actionId, 'lost', '404: conversation no longer assigned to this agent');
-      await this.actions.supersede(db, conversation.id);
-      await this.conversations.applyTransition(db, conversation.id, transition(conversation.state, { type: 'lost' }, machineConfig(agent)), durationsFor(agent));
+  /** A 404 for a call of `session`: that session is lost; a newer one (started since) is not touched. */
+  async markLost(conversationId: string, session: number, actionId?: string): Promise<void> {
+    await this.conversations.locked(conversationId, undefined, async (c) => {
+      if (actionId) await this.actions.finish(actionId, 'lost', '404: conversation no longer assigned to this agent', c.db);
+      if (c.conversation.session !== session) return;
+      // Losing a conversation arms nothing, so an agent removed from the file since changes nothing here.
+      const t = transition(prior(c.conversation), { type: 'lost' }, { hasNudge: false, onContactTimeout: 'resolve' });
+      await c.apply(t, { durations: { vaDeadline: undefined, firstQuestion: undefined, contactNudge: undefined, contactDeadline: undefined } });
     });
   }
 
-  private async delivered(conversation: ConversationRow, agent: AgentConfig, action: ActionRow): Promise<void> {
+  private async delivered(agent: AgentConfig, conversation: Conversation, action: Action): Promise<void> {
     const texts = [action.body.sendMessage, ...(action.body.sendMessages ?? [])].map((m) => m?.text).filter((t): t is string => !!t);
-    const result = await this.dataSource.transaction(async (db) => {
-      await this.actions.finish(db, action.id, 'done');
-      for (const text of texts) {
-        await this.conversations.insertOutbound(db, { conversationId: conversation.id, session: action.session, text, decisionId: action.decision_id, actionId: action.id });
-      }
-      const current = await this.conversations.loadWithPending(db, conversation.id);
-      // A call delivered for an older session (the conversation was started again since) changes nothing now.
-      if (!current || current.session !== action.session) return { nextDeadline: null, requestTurn: false };
-      const input: Input = { type: 'delivered', what: action.kind, pendingInbound: current.pending };
-      const t = transition(current.state, input, machineConfig(agent));
-      const applied = await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
-      return { nextDeadline: applied.nextDeadline, requestTurn: t.effects.some((e) => e.type === 'requestTurn') };
+    const wake = await this.conversations.locked(conversation.id, undefined, async (c) => {
+      await this.actions.finish(action.id, 'done', null, c.db);
+      for (const text of texts) await c.insertOutbound({ session: action.session, text, decisionId: action.decisionId, actionId: action.id });
+      // A call delivered for an older session (the conversation was opened again since) changes nothing now.
+      if (c.conversation.session !== action.session) return undefined;
+      const pendingInbound = await c.pending();
+      const t = transition(prior(c.conversation), { type: 'delivered', what: action.kind, pendingInbound }, machineConfig(agent));
+      const applied = await c.apply(t, { durations: durationsFor(agent) });
+      return { nextDeadline: applied.nextDeadlineAt, now: applied.dbNow, turnDelay: requestsTurn(t) ? 0 : undefined };
     });
-    await this.afterCommit(conversation.id, result.nextDeadline, result.requestTurn ? 0 : undefined);
+    if (wake) await this.wakeUp.after(conversation.id, wake);
   }
 
-  /** Redis is only the trigger: a lost job is re-armed from Postgres by the scheduler's sweep. */
-  async afterCommit(conversationId: string, nextDeadline: Date | null, turnDelay?: number): Promise<void> {
-    try {
-      if (nextDeadline) await this.timers.arm(conversationId, nextDeadline);
-      if (turnDelay !== undefined) await this.turns.requestTurn(conversationId, turnDelay);
-    } catch (err) {
-      this.logger.error({ conversationId, err: (err as Error).message, msg: 'could not enqueue; the sweep will re-arm from Postgres' });
-    }
+  /** The platform refused a call for good: the state machine hands over (or, if even that is refused, lets go). */
+  private async refused(lease: Lease, agent: AgentConfig, action: Action, error: string): Promise<void> {
+    const fallback = await this.conversations.locked(action.conversationId, undefined, async (c) => {
+      await this.actions.finish(action.id, 'failed', textSafe(error).slice(0, 500), c.db);
+      if (c.conversation.session !== action.session) return undefined;
+      const t = transition(prior(c.conversation), { type: 'refused', what: action.kind }, machineConfig(agent));
+      await c.apply(t, { durations: durationsFor(agent) });
+      const send = sendOf(t);
+      if (!send) return undefined;
+      const ctx = contextFor(agent, c.conversation, await c.transcript());
+      const call = cannedCall(agent, send, (why) => this.engine.handoverNote(agent, ctx, why), `the platform refused a ${action.kind} call (${error.slice(0, 200)})`);
+      return { conversation: c.conversation, action: await this.actions.plan({ conversationId: c.conversation.id, session: c.conversation.session, decisionId: action.decisionId, ...call }, c.db) };
+    });
+    if (fallback) await this.execute(lease, agent, fallback.conversation, fallback.action);
   }
 }
+
+export const prior = (c: Conversation) => ({ state: c.state, openedBy: c.openedBy });

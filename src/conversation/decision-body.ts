@@ -2,20 +2,20 @@ import type { DecisionOutcome } from '../agent/decision.engine.js';
 import type { ConversationContext } from '../agent/decision.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { ManipulateConversation } from '../inbox/inbox.schemas.js';
-import type { ConversationRow } from './conversation.repository.js';
+import type { Conversation } from './conversation.types.js';
 import type { CannedSend, Delivered } from './state-machine.js';
 
 type NoteWriter = (why: string, llmNote?: string) => string;
 
 /** One manipulate call carries the whole decision: message, topics, attributes, note and completion. */
-export function decisionCall(agent: AgentConfig, conversation: ConversationRow, outcome: DecisionOutcome, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
+export function decisionCall(agent: AgentConfig, conversation: Conversation, outcome: DecisionOutcome, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
   const d = outcome.decision;
   const body: ManipulateConversation = {};
   const message = d.action === 'handover' ? d.message || agent.messages.handover : d.message;
   if (message) body.sendMessage = { text: message };
   if (d.topics.length) body.applyTopics = d.topics;
   // The platform never overwrites an attribute that has a value: send only the new ones.
-  const known = new Set((conversation.contact_attributes ?? []).map((a) => a.attribute));
+  const known = new Set(conversation.contactAttributes.map((a) => a.attribute));
   const fresh = Object.entries(d.contactAttributes).filter(([key]) => !known.has(key));
   if (fresh.length) body.setContactAttributes = Object.fromEntries(fresh);
   if (d.action === 'handover') {
@@ -31,8 +31,11 @@ export function decisionCall(agent: AgentConfig, conversation: ConversationRow, 
   return { kind: outcome.kind === 'opening' ? 'opening' : d.action, body };
 }
 
-/** The calls the bridge makes on its own, from the agent's configured messages. */
-export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
+/**
+ * The calls the bridge makes on its own, from the agent's configured messages. `why` is said in the
+ * fallback's note: the call the platform refused.
+ */
+export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWriter, why = ''): { kind: Delivered; body: ManipulateConversation } {
   const m = agent.messages;
   const topic = agent.timeouts.timeoutTopic ? { applyTopics: [agent.timeouts.timeoutTopic] } : {};
   switch (send.what) {
@@ -49,6 +52,9 @@ export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWrite
           complete: 'HANDOVER',
         },
       };
+    case 'fallback':
+      // Nothing the platform could refuse again: no message to the contact, no topic, only the note.
+      return { kind: 'fallback', body: { applyConversationNotes: [{ text: note(why || 'the platform refused a call') }], complete: 'HANDOVER' } };
     case 'contactTimeout':
       return send.complete === 'RESOLVED'
         ? { kind: 'resolve', body: { sendMessage: { text: m.contactTimeout }, ...topic, complete: 'RESOLVED' } }

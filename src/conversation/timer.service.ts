@@ -1,28 +1,34 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { DecisionEngine } from '../agent/decision.engine.js';
 import { AppConfig } from '../config/app-config.js';
+import type { AgentConfig } from '../config/agents.schema.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { ActionRepository } from './action.repository.js';
-import { ActionRunner, durationsFor, machineConfig } from './action.runner.js';
+import { ActionRunner, prior } from './action.runner.js';
 import { contextFor } from './context.js';
-import { ConversationRepository, type ClaimedConversation, type ConversationRow } from './conversation.repository.js';
+import type { Conversation } from './conversation.types.js';
 import { cannedCall } from './decision-body.js';
-import { transition, type TimerName } from './state-machine.js';
-import { PROCESS_ID } from './turn.service.js';
+import { LeaseService, type Lease } from './lease.service.js';
+import { sendOf, transition, type TimerName } from './state-machine.js';
+import { durationsFor, machineConfig } from './timing.js';
 
 /** The order in which due deadlines are handled when several are due at once. */
-const PRIORITY: Array<[TimerName, keyof ConversationRow]> = [
-  ['firstQuestion', 'first_question_at'],
-  ['vaDeadline', 'va_deadline_at'],
-  ['contactDeadline', 'contact_deadline_at'],
-  ['contactNudge', 'nudge_at'],
+const PRIORITY: Array<[TimerName, 'firstQuestionAt' | 'vaDeadlineAt' | 'contactDeadlineAt' | 'nudgeAt']> = [
+  ['firstQuestion', 'firstQuestionAt'],
+  ['vaDeadline', 'vaDeadlineAt'],
+  ['contactDeadline', 'contactDeadlineAt'],
+  ['contactNudge', 'nudgeAt'],
 ];
 
 /** How soon to look again when the conversation is busy with a turn. */
 const BUSY_RETRY_MS = 1000;
+
+/**
+ * A deadline this close is due. Jobs are delayed on the database's clock, but a deadline has
+ * microseconds and a job only milliseconds: without this, a job a fraction early finds nothing due.
+ */
+const DUE_TOLERANCE_MS = 50;
 
 @Injectable()
 export class TimerService {
@@ -30,8 +36,7 @@ export class TimerService {
 
   constructor(
     private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly conversations: ConversationRepository,
+    private readonly leases: LeaseService,
     private readonly actions: ActionRepository,
     private readonly runner: ActionRunner,
     private readonly engine: DecisionEngine,
@@ -41,58 +46,56 @@ export class TimerService {
 
   /**
    * A timer job woke us: the row says what is due. A job armed for a deadline that has since moved
-   * finds nothing due and only re-arms the current one.
+   * finds nothing due and only re-arms the current one. `armedFor` is the deadline the job was armed
+   * for: re-arming that same deadline from inside its own job needs an id of its own.
    */
-  async fire(conversationId: string): Promise<void> {
-    const claimed = await this.conversations.claimLease(conversationId, PROCESS_ID, this.config.env.TURN_LEASE);
-    if (!claimed) {
+  async fire(conversationId: string, armedFor?: number): Promise<void> {
+    const outcome = await this.leases.withLease(conversationId, (lease, conversation) => this.handleDue(lease, conversation));
+    if (outcome.kind === 'missing') return;
+    if (outcome.kind === 'busy') {
       // A turn is running; it bounds its own LLM call by the VA deadline. Look again shortly.
       await this.timers.arm(conversationId, new Date(Date.now() + BUSY_RETRY_MS));
       return;
     }
-    try {
-      await this.handleDue(claimed);
-    } finally {
-      const after = await this.conversations.releaseLease(conversationId, PROCESS_ID);
-      if (after?.state === 'active' && after.next_deadline_at) await this.timers.arm(conversationId, after.next_deadline_at);
+    const next = outcome.released;
+    if (next?.state === 'active' && next.nextDeadlineAt) {
+      const again = next.nextDeadlineAt.getTime() === armedFor ? `again${Date.now()}` : undefined;
+      await this.timers.arm(conversationId, next.nextDeadlineAt, { now: next.dbNow, again });
     }
   }
 
-  private async handleDue(claimed: ClaimedConversation): Promise<void> {
-    const agent = this.config.agent(claimed.agent_id);
+  private async handleDue(lease: Lease, claimed: Conversation): Promise<void> {
+    const agent = this.config.agent(claimed.agentId);
     if (!agent || claimed.state !== 'active') return;
-    const conversation = await this.runner.replayPlanned(claimed);
+    const conversation = await this.runner.replayPlanned(lease, agent, claimed);
     if (conversation?.state !== 'active') return;
-    const now = claimed.db_now;
 
-    for (const [timer, column] of PRIORITY) {
-      const due = conversation[column] as Date | null;
-      if (!due || due > now) continue;
-      const exchange = await this.conversations.exchange(conversation.id, conversation.session);
-      const t = transition(conversation.state, { type: 'timer', timer, ...exchange }, machineConfig(agent));
-      const send = t.effects.find((e) => e.type === 'send');
-      const log = { agentId: agent.id, conversationId: conversation.id, timer };
-      if (!send) {
-        await this.conversations.applyTransition(this.dataSource.manager, conversation.id, t, durationsFor(agent));
-        this.logger.debug({ ...log, msg: 'deadline passed with nothing to do' });
-        continue;
-      }
-      const transcript = await this.conversations.transcript(conversation.id, conversation.session, conversation.summarized_through);
-      const ctx = contextFor(agent, conversation, transcript);
-      const call = cannedCall(agent, send.send, (why) => this.engine.handoverNote(agent, ctx, why));
-      const action = await this.dataSource.transaction(async (db) => {
-        if (call.body.complete) {
-          // Ending the conversation answers whatever is pending, and replaces any call not yet made.
-          await this.actions.supersede(db, conversation.id);
-          await this.conversations.markAllPendingHandled(db, conversation.id);
+    // Decided and recorded with the row locked: a contact message cannot slip in between the check
+    // and the close (intake waits for the lock, and the timer sees it if it came first).
+    const planned = await lease.locked(async (c) => {
+      const row = c.conversation;
+      if (row.state !== 'active') return undefined;
+      for (const [timer, field] of PRIORITY) {
+        const due = row[field];
+        if (!due || due.getTime() > c.dbNow.getTime() + DUE_TOLERANCE_MS) continue;
+        const t = transition(prior(row), { type: 'timer', timer, ...(await c.exchange()) }, machineConfig(agent));
+        await c.apply(t, { durations: durationsFor(agent) });
+        const send = sendOf(t);
+        if (!send) {
+          this.logger.debug({ agentId: agent.id, conversationId: row.id, timer, msg: 'deadline passed with nothing to do' });
+          continue;
         }
-        await this.conversations.applyTransition(db, conversation.id, t, durationsFor(agent));
-        return this.actions.plan(db, { conversationId: conversation.id, session: conversation.session, decisionId: null, ...call });
-      });
-      this.logger.log({ ...log, send: send.send.what, msg: 'deadline passed: acting' });
-      this.metrics.timerActions.inc({ agent: agent.id, what: send.send.what });
-      await this.runner.execute(conversation, action);
-      return; // one action per wake; the next deadline gets its own job
-    }
+        const ctx = contextFor(agent, row, await c.transcript());
+        const call = cannedCall(agent, send, (why) => this.engine.handoverNote(agent, ctx, why));
+        const action = await this.actions.plan({ conversationId: row.id, session: row.session, decisionId: null, ...call }, c.db);
+        return { timer, what: send.what, action, conversation: row };
+      }
+      return undefined;
+    });
+    if (!planned) return;
+    this.logger.log({ agentId: agent.id, conversationId: conversation.id, timer: planned.timer, send: planned.what, msg: 'deadline passed: acting' });
+    this.metrics.timerActions.inc({ agent: agent.id, what: planned.what });
+    // One action per wake; the next deadline gets its own job.
+    await this.runner.execute(lease, agent as AgentConfig, planned.conversation, planned.action);
   }
 }

@@ -10,7 +10,16 @@ export interface TurnJobData {
 
 export interface TimerJobData {
   conversationId: string;
+  /** The deadline this job was armed for (epoch ms); absent in jobs armed by older versions. */
+  dueAt?: number;
 }
+
+/**
+ * Retries come quickly and often, not exponentially: a job fails mostly while PostgreSQL is away,
+ * and a deadline must fire as soon as it is back. 20 attempts 2 s apart ride out a 40 s outage;
+ * past that, the scheduler's sweep retries a failed timer job and requests turns again.
+ */
+const RETRY = { attempts: 20, backoff: { type: 'fixed', delay: 2000 } } as const;
 
 /**
  * One pending turn per conversation: a message that lands while a turn is running gets the next
@@ -20,23 +29,25 @@ export function turnJobOptions(conversationId: string, delayMs: number): JobsOpt
   return {
     deduplication: { id: `turn-${conversationId}`, keepLastIfActive: true },
     delay: Math.max(0, delayMs),
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 1000 },
+    ...RETRY,
     removeOnComplete: { count: 1000 },
     removeOnFail: { count: 5000 },
   };
 }
 
+export const timerJobId = (conversationId: string, dueAt: Date) => `timer-${conversationId}-${dueAt.getTime()}`;
+
 /**
  * One job per (conversation, deadline): arming the same deadline twice (the sweep re-arming after a
  * Redis loss) is a no-op, and a job for a deadline that moved fires, finds nothing due, and re-arms.
+ * `now` is the database's clock, the one deadlines are on; `again` gives a job armed from inside the
+ * job for the same deadline an id of its own (BullMQ ignores an id that is still active).
  */
-export function timerJobOptions(conversationId: string, dueAt: Date): JobsOptions {
+export function timerJobOptions(conversationId: string, dueAt: Date, now: Date = new Date(), again?: string): JobsOptions {
   return {
-    jobId: `timer-${conversationId}-${dueAt.getTime()}`,
-    delay: Math.max(0, dueAt.getTime() - Date.now()),
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 1000 },
+    jobId: again ? `${timerJobId(conversationId, dueAt)}-${again}` : timerJobId(conversationId, dueAt),
+    delay: Math.max(0, dueAt.getTime() - now.getTime()),
+    ...RETRY,
     removeOnComplete: true,
     removeOnFail: { count: 5000 },
   };

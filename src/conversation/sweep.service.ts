@@ -1,10 +1,9 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { safeError } from '../common/safe-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { ConversationRepository } from '../conversation/conversation.repository.js';
-import { TimerQueue, sweepHorizonMs } from './timer-queue.js';
-import { TurnQueue } from './turn-queue.js';
+import { TimerQueue, sweepHorizonMs } from '../scheduler/timer-queue.js';
+import { TurnQueue } from '../scheduler/turn-queue.js';
+import { ConversationRepository } from './conversation.repository.js';
 
 /** One sweeper at a time across replicas; the others skip that round. */
 const SWEEP_LOCK = 7_420_150_002;
@@ -12,17 +11,17 @@ const SWEEP_LOCK = 7_420_150_002;
 /**
  * Postgres is the source of truth, Redis only the trigger. At boot and on every interval, this arms
  * from the table the timer jobs for the deadlines coming up (which also re-arms whatever Redis lost
- * in a flush or failover), and turns for contact messages nobody is answering.
+ * in a flush or failover, and retries a timer job that failed while Postgres was away), and turns
+ * for contact messages nobody is answering.
  */
 @Injectable()
-export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(SchedulerService.name);
+export class SweepService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(SweepService.name);
   private interval?: NodeJS.Timeout;
   private running?: Promise<unknown>;
 
   constructor(
     private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly timers: TimerQueue,
     private readonly turns: TurnQueue,
     private readonly conversations: ConversationRepository,
@@ -42,7 +41,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
   private trigger(): void {
     if (this.running) return;
     this.running = this.sweep()
-      .catch((err) => this.logger.error({ err: (err as Error).message, msg: 'sweep failed' }))
+      .catch((err) => this.logger.error({ err: safeError(err), msg: 'sweep failed' }))
       .finally(() => (this.running = undefined));
   }
 
@@ -51,15 +50,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
    * not only a safety net: a write arms at once only what falls due within the horizon.
    */
   async sweep(): Promise<{ timers: number; turns: number }> {
-    const horizonMs = sweepHorizonMs(this.config.env.SCHEDULER_SWEEP_INTERVAL);
-    const found = await this.dataSource.transaction(async (db) => {
-      const [{ locked }] = await db.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [SWEEP_LOCK]);
-      if (!locked) return undefined;
-      return { timers: await this.conversations.dueWithin(db, horizonMs), turns: await this.conversations.awaitingTurn(db) };
-    });
+    const found = await this.conversations.forSweep(sweepHorizonMs(this.config.env.SCHEDULER_SWEEP_INTERVAL), SWEEP_LOCK);
     if (!found) return { timers: 0, turns: 0 };
-    await this.timers.armMany(found.timers.map((t) => ({ conversationId: t.id, dueAt: t.next_deadline_at })));
-    for (const { id } of found.turns) await this.turns.requestTurn(id, 0);
+    await this.timers.armMany(found.timers.map((t) => ({ conversationId: t.id, dueAt: t.dueAt })), found.dbNow);
+    for (const id of found.turns) await this.turns.requestTurn(id, 0);
     if (found.timers.length || found.turns.length) {
       this.logger.log({ timers: found.timers.length, turns: found.turns.length, msg: 'sweep re-armed from Postgres' });
     }

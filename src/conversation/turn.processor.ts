@@ -1,9 +1,10 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { safeError } from '../common/safe-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { TurnService } from '../conversation/turn.service.js';
-import { JOBS, QUEUES, type TurnJobData } from './queues.js';
+import { TurnService } from './turn.service.js';
+import { JOBS, QUEUES, type TurnJobData } from '../scheduler/queues.js';
 
 @Processor(QUEUES.turns, { autorun: false })
 export class TurnProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -31,7 +32,7 @@ export class TurnProcessor extends WorkerHost implements OnApplicationBootstrap 
 
   @OnWorkerEvent('failed')
   onFailed(job: Job<TurnJobData> | undefined, err: Error): void {
-    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: err.message, msg: 'turn failed' });
+    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: safeError(err), msg: 'turn failed' });
   }
 }
 
@@ -48,5 +49,5 @@ export function configureWorker(
   worker.opts.lockDuration = lockMs;
   worker.opts.lockRenewTime = lockMs / 2;
   worker.opts.stalledInterval = lockMs;
-  worker.run().catch((err: Error) => new Logger('Worker').error({ err: err.message, msg: 'worker stopped' }));
+  worker.run().catch((err: Error) => new Logger('Worker').error({ err: safeError(err), msg: 'worker stopped' }));
 }

@@ -1,9 +1,10 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { safeError } from '../common/safe-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { TimerService } from '../conversation/timer.service.js';
-import { JOBS, QUEUES, type TimerJobData } from './queues.js';
+import { TimerService } from './timer.service.js';
+import { JOBS, QUEUES, type TimerJobData } from '../scheduler/queues.js';
 import { configureWorker } from './turn.processor.js';
 
 @Processor(QUEUES.timers, { autorun: false })
@@ -24,7 +25,7 @@ export class TimerProcessor extends WorkerHost implements OnApplicationBootstrap
   async process(job: Job<TimerJobData>): Promise<void> {
     switch (job.name) {
       case JOBS.timer:
-        return this.timers.fire(job.data.conversationId);
+        return this.timers.fire(job.data.conversationId, job.data.dueAt);
       default:
         throw new Error(`unknown job "${job.name}" on queue ${QUEUES.timers}`);
     }
@@ -32,6 +33,6 @@ export class TimerProcessor extends WorkerHost implements OnApplicationBootstrap
 
   @OnWorkerEvent('failed')
   onFailed(job: Job<TimerJobData> | undefined, err: Error): void {
-    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: err.message, msg: 'timer failed' });
+    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: safeError(err), msg: 'timer failed' });
   }
 }

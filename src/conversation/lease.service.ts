@@ -1,0 +1,94 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { AppConfig } from '../config/app-config.js';
+import { ConversationRepository, LeaseLostError, type LockedConversation, type Released } from './conversation.repository.js';
+import type { Conversation } from './conversation.types.js';
+
+/** This process; each lease taken adds a number, so two jobs of one process are two owners. */
+const PROCESS_ID = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+let leases = 0;
+
+/**
+ * What the holder of a conversation's lease may do. `locked` runs a short transaction that first
+ * checks the lease is still ours (LeaseLostError otherwise); `confirm` does the same before a REST
+ * call, extending the lease so that it covers the call.
+ */
+export interface Lease {
+  readonly conversationId: string;
+  readonly owner: string;
+  confirm(): Promise<void>;
+  locked<T>(work: (c: LockedConversation) => Promise<T>): Promise<T>;
+}
+
+export type LeaseOutcome<T> = { kind: 'done'; value: T; released: Released | undefined } | { kind: 'busy' } | { kind: 'missing' };
+
+/**
+ * The one way any actor — a turn, a timer, an opening — works on a conversation: take the lease
+ * (one owner per job), renew it while working, and release it at the end, even on failure, so that
+ * another job can retry at once. A renewal that finds the lease gone says so loudly; the work then
+ * records and sends nothing more (every record and every send checks the lease first).
+ */
+@Injectable()
+export class LeaseService {
+  private readonly logger = new Logger(LeaseService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly conversations: ConversationRepository,
+  ) {}
+
+  async withLease<T>(conversationId: string, work: (lease: Lease, conversation: Conversation, dbNow: Date) => Promise<T>): Promise<LeaseOutcome<T>> {
+    const leaseMs = this.config.env.TURN_LEASE;
+    const owner = `${PROCESS_ID}-${++leases}`;
+    const claim = await this.conversations.claim(conversationId, owner, leaseMs);
+    if (claim.kind !== 'held') return claim;
+
+    let lost = false;
+    const lease: Lease = {
+      conversationId,
+      owner,
+      confirm: async () => {
+        if (lost || !(await this.conversations.renew(conversationId, owner, leaseMs))) {
+          lost = true;
+          throw new LeaseLostError(conversationId);
+        }
+      },
+      locked: async (w) => {
+        if (lost) throw new LeaseLostError(conversationId);
+        try {
+          return await this.conversations.locked(conversationId, { owner, leaseMs }, w);
+        } catch (err) {
+          if (err instanceof LeaseLostError) lost = true;
+          throw err;
+        }
+      },
+    };
+    const renewal = setInterval(() => {
+      this.conversations.renew(conversationId, owner, leaseMs).then(
+        (held) => {
+          if (!held && !lost) {
+            lost = true;
+            this.logger.error({ conversationId, owner, msg: 'lease lost while working (expired or taken): recording and sending nothing more' });
+          }
+        },
+        (err: Error) => this.logger.warn({ conversationId, owner, err: err.message, msg: 'could not renew the lease; it is checked again before anything is recorded or sent' }),
+      );
+    }, leaseMs / 3);
+    renewal.unref();
+
+    try {
+      const value = await work(lease, claim.conversation, claim.dbNow);
+      return { kind: 'done', value, released: await this.release(conversationId, owner, renewal) };
+    } catch (err) {
+      // Released even when the work fails, so that any process can retry it at once.
+      await this.release(conversationId, owner, renewal).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private release(conversationId: string, owner: string, renewal: NodeJS.Timeout): Promise<Released | undefined> {
+    clearInterval(renewal);
+    return this.conversations.release(conversationId, owner);
+  }
+}
