@@ -111,6 +111,11 @@ export class FakeInbox {
     this.faults.set(conversationId, list);
   }
 
+  /** Forgets every fault still scripted for this conversation. */
+  clearFaults(conversationId: string): void {
+    this.faults.delete(conversationId);
+  }
+
   failTokenEndpoint(status: number, times = 1): void {
     this.tokenEndpointFaults.push({ status, times });
   }
