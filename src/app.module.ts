@@ -33,6 +33,7 @@ import { WakeUpService } from './conversation/wake-up.service.js';
 import { QUEUES } from './scheduler/queues.js';
 import { BullTimerQueue, TimerQueue } from './scheduler/timer-queue.js';
 import { BullTurnQueue, TurnQueue } from './scheduler/turn-queue.js';
+import { ProducerQueue, producerQueueOptions } from './scheduler/redis-connection.js';
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
 import { WebhookController } from './webhook/webhook.controller.js';
 import { WebhookService } from './webhook/webhook.service.js';
@@ -41,6 +42,9 @@ import { WebhookService } from './webhook/webhook.service.js';
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     const { env } = config;
+    // Every queue this app registers is a producer: it fails fast while Redis is down (the sweep
+    // re-arms from Postgres). Workers get their own connection (conversation/worker.ts).
+    BullModule.queueClass = ProducerQueue;
     return {
       module: AppModule,
       imports: [
@@ -64,7 +68,7 @@ export class AppModule {
             return dataSource;
           },
         }),
-        BullModule.forRoot({ connection: { url: env.REDIS_URL, maxRetriesPerRequest: null }, prefix: env.REDIS_PREFIX }),
+        BullModule.forRoot(producerQueueOptions(env)),
         BullModule.registerQueue({ name: QUEUES.turns }, { name: QUEUES.timers }),
       ],
       controllers: [HealthController, MetricsController, ...(config.runsWeb ? [WebhookController] : [])],

@@ -1,25 +1,27 @@
-import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Job } from 'bullmq';
-import { safeError } from '../common/safe-error.js';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Job, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
-import { TimerService } from './timer.service.js';
 import { JOBS, QUEUES, type TimerJobData } from '../scheduler/queues.js';
-import { configureWorker } from './turn.processor.js';
+import { TimerService } from './timer.service.js';
+import { startWorker } from './worker.js';
 
-@Processor(QUEUES.timers, { autorun: false })
-export class TimerProcessor extends WorkerHost implements OnApplicationBootstrap {
+/** The timers queue's inbound adapter: a job carries a conversation id, the service re-reads Postgres. */
+@Injectable()
+export class TimerProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(TimerProcessor.name);
+  private worker?: Worker<TimerJobData>;
 
   constructor(
     private readonly timers: TimerService,
     private readonly config: AppConfig,
-  ) {
-    super();
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
-    configureWorker(this.worker, this.config.env.TIMER_CONCURRENCY, this.config.env.WORKER_LOCK_DURATION);
+    this.worker = startWorker(QUEUES.timers, this.config.env, this.config.env.TIMER_CONCURRENCY, (job) => this.process(job), this.logger);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
   }
 
   async process(job: Job<TimerJobData>): Promise<void> {
@@ -29,10 +31,5 @@ export class TimerProcessor extends WorkerHost implements OnApplicationBootstrap
       default:
         throw new Error(`unknown job "${job.name}" on queue ${QUEUES.timers}`);
     }
-  }
-
-  @OnWorkerEvent('failed')
-  onFailed(job: Job<TimerJobData> | undefined, err: Error): void {
-    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: safeError(err), msg: 'timer failed' });
   }
 }

@@ -1,24 +1,27 @@
-import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Job } from 'bullmq';
-import { safeError } from '../common/safe-error.js';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Job, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
-import { TurnService } from './turn.service.js';
 import { JOBS, QUEUES, type TurnJobData } from '../scheduler/queues.js';
+import { TurnService } from './turn.service.js';
+import { startWorker } from './worker.js';
 
-@Processor(QUEUES.turns, { autorun: false })
-export class TurnProcessor extends WorkerHost implements OnApplicationBootstrap {
+/** The turns queue's inbound adapter: a job carries a conversation id, the service re-reads Postgres. */
+@Injectable()
+export class TurnProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(TurnProcessor.name);
+  private worker?: Worker<TurnJobData>;
 
   constructor(
     private readonly turns: TurnService,
     private readonly config: AppConfig,
-  ) {
-    super();
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
-    configureWorker(this.worker, this.config.env.TURN_CONCURRENCY, this.config.env.WORKER_LOCK_DURATION);
+    this.worker = startWorker(QUEUES.turns, this.config.env, this.config.env.TURN_CONCURRENCY, (job) => this.process(job), this.logger);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
   }
 
   async process(job: Job<TurnJobData>): Promise<void> {
@@ -29,25 +32,4 @@ export class TurnProcessor extends WorkerHost implements OnApplicationBootstrap 
         throw new Error(`unknown job "${job.name}" on queue ${QUEUES.turns}`);
     }
   }
-
-  @OnWorkerEvent('failed')
-  onFailed(job: Job<TurnJobData> | undefined, err: Error): void {
-    this.logger.error({ conversationId: job?.data.conversationId, attempt: job?.attemptsMade, err: safeError(err), msg: 'turn failed' });
-  }
-}
-
-/**
- * Concurrency and stall detection come from the validated environment, which decorators cannot
- * see; so workers are created with `autorun: false`, configured here, then started.
- */
-export function configureWorker(
-  worker: { concurrency: number; opts: { lockDuration?: number; lockRenewTime?: number; stalledInterval?: number }; run(): Promise<void> },
-  concurrency: number,
-  lockMs: number,
-): void {
-  worker.concurrency = concurrency;
-  worker.opts.lockDuration = lockMs;
-  worker.opts.lockRenewTime = lockMs / 2;
-  worker.opts.stalledInterval = lockMs;
-  worker.run().catch((err: Error) => new Logger('Worker').error({ err: safeError(err), msg: 'worker stopped' }));
 }
