@@ -1,6 +1,9 @@
+import { isContactDetails } from '../src/agent/prompt.builder.js';
 import type { ChatRequest, Scripted } from '../test/fakes/fake-llm.js';
 
-const lastContact = (req: ChatRequest) => [...req.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+/** What the contact wrote: user messages, less the platform's contact details that precede them. */
+const contactMessages = (req: ChatRequest) => req.messages.filter((m) => m.role === 'user' && !isContactDetails(m));
+const lastContact = (req: ChatRequest) => contactMessages(req).at(-1)?.content ?? '';
 const allowedTopics = (req: ChatRequest) =>
   /## Allowed topics\n([\s\S]*?)\n\n/.exec(req.messages[0]?.content ?? '')?.[1].split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) ?? [];
 
@@ -14,7 +17,7 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
   }
   const text = lastContact(req);
   const lower = text.toLowerCase();
-  if (!req.messages.some((m) => m.role === 'user')) {
+  if (contactMessages(req).length === 0) {
     return { decision: { action: 'reply', message: 'Hi! I am helping my colleague with your request. Could you tell me your order number?', confidence: 0.9, reason: 'a delegated conversation starts with the question the task needs' } };
   }
   const order = /\b([A-Z]-\d{3,})\b/.exec(text)?.[1];

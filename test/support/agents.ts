@@ -1,3 +1,4 @@
+import { isContactDetails } from '../../src/agent/prompt.builder.js';
 import type { ChatRequest } from '../fakes/fake-llm.js';
 
 /** Agents with second-scale timeouts, so that nudges, closes and deadlines happen within a test. */
@@ -36,5 +37,6 @@ agents:
       greeting: Hello! What is your order number?
 `;
 
-/** The text of the newest contact message in an LLM request. */
-export const lastContactText = (req: ChatRequest) => [...req.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+/** The text of the newest contact message in an LLM request (the contact-details message is not one). */
+export const lastContactText = (req: ChatRequest) =>
+  [...req.messages].reverse().find((m) => m.role === 'user' && !isContactDetails(m))?.content ?? '';
