@@ -53,6 +53,24 @@ describe('parseAgents', () => {
     expect(problemsOf(agentYaml('', '      contact: 24h\n'))[0]).toMatch(/timeouts\.contact: .*23h/);
   });
 
+  it('refuses a virtualAgentMargin under 1s: the handover call needs time before the platform’s deadline', () => {
+    expect(problemsOf(agentYaml('', '      virtualAgentMargin: 500ms\n'))).toEqual([
+      expect.stringMatching(/^agents\.yaml:10: agent "acme" field timeouts\.virtualAgentMargin: must be at least 1s/),
+    ]);
+    expect(parseAgents(agentYaml('', '      virtualAgentMargin: 1s\n'), env)[0].timeouts.virtualAgentMargin).toBe(1000);
+  });
+
+  it('refuses a firstQuestion under 3s: a turn keeps 2s of it, which would leave the LLM no time', () => {
+    expect(problemsOf(agentYaml('', '      firstQuestion: 2s\n'))).toEqual([
+      expect.stringMatching(/^agents\.yaml:10: agent "acme" field timeouts\.firstQuestion: must be at least 3s/),
+    ]);
+    expect(parseAgents(agentYaml('', '      firstQuestion: 3s\n'), env)[0].timeouts.firstQuestion).toBe(3000);
+  });
+
+  it('accepts a turnDebounce of 0s', () => {
+    expect(parseAgents(agentYaml('', '      turnDebounce: 0s\n'), env)[0].timeouts.turnDebounce).toBe(0);
+  });
+
   it('refuses a duration without a unit', () => {
     expect(problemsOf(agentYaml('', '      contact: 10\n'))[0]).toMatch(/timeouts\.contact: .*not a duration/);
   });

@@ -6,6 +6,10 @@ export const PLATFORM_MAX_VA_TIMEOUT_MS = 3_600_000;
 export const PLATFORM_MAX_CONTACT_TIMEOUT_MS = 23 * 3_600_000;
 export const PLATFORM_DELEGATION_FIRST_MESSAGE_MS = 120_000;
 
+/** Floors below which a timeout validates but leaves no time to act (docs/configuration.md). */
+const MIN_VA_MARGIN_MS = 1000;
+const MIN_FIRST_QUESTION_MS = 3000;
+
 export const ATTRIBUTE_KEY = /^[a-zA-Z0-9_]+$/;
 
 // Deliberately specific: a bare "agent" would also match "my travel agent said…".
@@ -42,9 +46,12 @@ const TimeoutsSchema = z
     if (t.virtualAgent <= 0) issue('virtualAgent', 'must be more than 0');
     if (t.contact > PLATFORM_MAX_CONTACT_TIMEOUT_MS) issue('contact', 'is over the platform maximum of 23h');
     if (t.contact <= 0) issue('contact', 'must be more than 0');
+    if (t.virtualAgentMargin < MIN_VA_MARGIN_MS) issue('virtualAgentMargin', 'must be at least 1s, for the handover call to land before the platform’s deadline');
     if (t.virtualAgentMargin >= t.virtualAgent) issue('virtualAgentMargin', 'must be shorter than virtualAgent');
     if (t.turnDebounce >= t.virtualAgent - t.virtualAgentMargin)
       issue('turnDebounce', 'must be shorter than virtualAgent minus virtualAgentMargin');
+    if (t.firstQuestion < MIN_FIRST_QUESTION_MS)
+      issue('firstQuestion', 'must be at least 3s: a turn keeps 2s of it for the call itself, so less leaves the LLM no time');
     if (t.firstQuestion >= PLATFORM_DELEGATION_FIRST_MESSAGE_MS)
       issue('firstQuestion', 'must be under the platform’s 2 minutes for a delegated conversation');
     if (t.contactNudge !== undefined && t.contactNudge >= t.contact) issue('contactNudge', 'must be shorter than contact');

@@ -13,6 +13,9 @@ describe(parseEnv.name, () => {
       WEBHOOK_MAX_AGE: 300_000,
       WEBHOOK_BODY_LIMIT: 1024 * 1024,
       LOG_LEVEL: 'info',
+      TURN_LEASE: 60_000,
+      WORKER_LOCK_DURATION: 30_000,
+      SCHEDULER_SWEEP_INTERVAL: 60_000,
     });
   });
 
@@ -26,6 +29,21 @@ describe(parseEnv.name, () => {
       expect(message).toMatch(/INBOX_CLIENT_ID is required but not set/);
       expect(message).toMatch(/PORT/);
       expect(message).toMatch(/WEBHOOK_MAX_AGE "5 minutes" is not a duration/);
+    }
+  });
+
+  it.each(['TURN_LEASE', 'WORKER_LOCK_DURATION', 'SCHEDULER_SWEEP_INTERVAL'])('refuses a %s under 1s, which would break at run time', (name) => {
+    expect(() => parseEnv({ ...required, [name]: '500ms' })).toThrow(`environment variable ${name} must be at least 1s`);
+    expect(() => parseEnv({ ...required, [name]: '0s' })).toThrow(`environment variable ${name} must be at least 1s`);
+    expect(parseEnv({ ...required, [name]: '1s' })[name as 'TURN_LEASE']).toBe(1000);
+  });
+
+  it('reports a floored duration that is not a duration once, as not a duration', () => {
+    try {
+      parseEnv({ ...required, TURN_LEASE: 'soon' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^environment variable TURN_LEASE "soon" is not a duration/)]);
     }
   });
 });

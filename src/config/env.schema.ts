@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './config.error.js';
-import { duration, parseByteSize } from './duration.js';
+import { duration, parseByteSize, parseDuration } from './duration.js';
 
 const byteSize = () =>
   z.string().transform((text, ctx) => {
@@ -11,6 +11,12 @@ const byteSize = () =>
     }
     return bytes;
   });
+
+/** A duration with a floor: below it the setting validates but breaks at run time. */
+const durationAtLeast = (min: string) => {
+  const minMs = parseDuration(min)!;
+  return duration().refine((ms) => ms >= minMs, `must be at least ${min}`);
+};
 
 const bool = () =>
   z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -41,11 +47,13 @@ export const EnvSchema = z.object({
   OPENAI_API_KEY: z.string().min(1),
   OPENAI_TIMEOUT: duration().default(30_000),
   OPENAI_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(1),
-  TURN_LEASE: duration().default(60_000),
+  // Below these floors a setting validates but breaks at run time: a lease or a job lock that expires
+  // before its first renewal (the work runs twice), a sweep that polls Postgres in a busy loop.
+  TURN_LEASE: durationAtLeast('1s').default(60_000),
   TURN_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(20),
   TIMER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(20),
-  WORKER_LOCK_DURATION: duration().default(30_000),
-  SCHEDULER_SWEEP_INTERVAL: duration().default(60_000),
+  WORKER_LOCK_DURATION: durationAtLeast('1s').default(30_000),
+  SCHEDULER_SWEEP_INTERVAL: durationAtLeast('1s').default(60_000),
   WEBHOOK_MAX_AGE: duration().default(300_000),
   WEBHOOK_BODY_LIMIT: byteSize().default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
