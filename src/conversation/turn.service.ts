@@ -58,10 +58,12 @@ export class TurnService {
     }
     // Released and checked in one statement: a message stored meanwhile is never left without a turn.
     if (outcome.released?.state === 'active' && outcome.released.pending) await this.turns.requestTurn(conversationId, 0);
-    // Off the critical path and outside the lease: a message arriving now is not kept waiting.
-    if (outcome.value) {
-      await this.compactMemory(outcome.value, conversationId).catch((err) =>
-        this.logger.warn({ agentId: outcome.value!.id, conversationId, err: safeError(err), msg: 'summary step failed' }),
+    // Off the critical path: outside the lease, and after this job has ended (the next turn job of
+    // the conversation waits for this one to finish), so a message arriving now is not kept waiting.
+    const agent = outcome.value;
+    if (agent) {
+      void this.compactMemory(agent, conversationId).catch((err) =>
+        this.logger.warn({ agentId: agent.id, conversationId, err: safeError(err), msg: 'summary step failed' }),
       );
     }
   }
