@@ -61,7 +61,7 @@ export class AppModule {
           },
         }),
         TypeOrmModule.forRootAsync({
-          useFactory: () => ({ ...dataSourceOptions(env.DATABASE_URL, env.DATABASE_POOL_SIZE), retryAttempts: 5, retryDelay: 2000 }),
+          useFactory: () => ({ ...dataSourceOptions(env.DATABASE_URL, env.DATABASE_POOL_SIZE, env.DATABASE_QUERY_TIMEOUT), retryAttempts: 5, retryDelay: 2000 }),
           dataSourceFactory: async (options?: DataSourceOptions) => {
             const dataSource = await new DataSource(options!).initialize();
             if (env.DATABASE_MIGRATE) await runMigrationsLocked(dataSource);

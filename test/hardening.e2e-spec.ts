@@ -162,6 +162,9 @@ describe('hardening: the defects of the review stay fixed', () => {
     const jobId = timerJobId(c.id, nudgeAt);
     await waitFor('the nudge job', () => timers.getJob(jobId));
     await timers.remove(jobId);
+    // The first message's VA-deadline job would otherwise wake the conversation soon after and send
+    // the overdue nudge by chance: only the early job may stand between the deadline and its firing.
+    for (const j of await timers.getJobs(['delayed', 'waiting'])) if (j.data.conversationId === c.id) await j.remove();
     // The same job, made to fire 400 ms before its deadline by the database clock.
     await timers.add('timer', { conversationId: c.id, dueAt: nudgeAt.getTime() }, { jobId, delay: Math.max(0, nudgeAt.getTime() - Date.now() - 400) });
     await waitFor('the nudge', () => inbox.messagesSent(id).includes('Still there?'), 6000);

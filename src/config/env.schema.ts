@@ -32,6 +32,7 @@ export const EnvSchema = z.object({
   DATABASE_URL: url().default(DEFAULT_DATABASE_URL),
   DATABASE_MIGRATE: bool().default(true),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_QUERY_TIMEOUT: duration().default(60_000),
   REDIS_URL: url().default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('iva'),
   AGENTS_FILE: z.string().min(1).default('agents.yaml'),

@@ -8,7 +8,7 @@ import { ConversationLostError, InboxRequestError, InvalidInboxRequestError } fr
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ActionRepository, type Action } from './action.repository.js';
 import { contextFor } from './context.js';
-import { ConversationRepository } from './conversation.repository.js';
+import { ConversationRepository, LeaseLostError } from './conversation.repository.js';
 import type { Conversation } from './conversation.types.js';
 import { cannedCall } from './decision-body.js';
 import type { Lease } from './lease.service.js';
@@ -16,7 +16,7 @@ import { requestsTurn, sendOf, transition } from './state-machine.js';
 import { durationsFor, machineConfig } from './timing.js';
 import { WakeUpService } from './wake-up.service.js';
 
-export type ActionResult = 'done' | 'lost' | 'failed';
+export type ActionResult = 'done' | 'lost' | 'failed' | 'superseded';
 
 /**
  * Executes one recorded REST call and records what came of it: record, act, record. The lease is
@@ -40,10 +40,18 @@ export class ActionRunner {
 
   async execute(lease: Lease, agent: AgentConfig, conversation: Conversation, action: Action): Promise<ActionResult> {
     const log = { agentId: agent.id, conversationId: conversation.id, actionId: action.id, kind: action.kind };
-    await lease.confirm();
+    // Checked before every attempt, the client's own retries included: a session opened meanwhile
+    // supersedes the call, and a retry must never carry it into the new session.
+    const beforeAttempt = async () => {
+      if (!(await lease.checkSend(action.id, action.session))) throw new CallSupersededError();
+    };
     try {
-      await this.inbox.manipulateConversation(conversation.inboxConversationId, action.body);
+      await this.inbox.manipulateConversation(conversation.inboxConversationId, action.body, { beforeAttempt });
     } catch (err) {
+      if (err instanceof CallSupersededError) {
+        this.logger.log({ ...log, msg: 'call superseded before it was sent (the session ended or a new one opened): not sent' });
+        return 'superseded';
+      }
       if (err instanceof ConversationLostError && !(err.afterAmbiguousAttempt && action.body.complete)) {
         this.logger.warn({ ...log, msg: 'conversation lost (404): a human or the platform has it now' });
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'lost' });
@@ -54,12 +62,19 @@ export class ActionRunner {
         // Our earlier attempt most likely completed it and only the answer was lost.
         this.logger.warn({ ...log, msg: '404 after an ambiguous attempt of a completing call: taken as delivered' });
       } else if (err instanceof InboxRequestError || err instanceof InvalidInboxRequestError) {
-        this.logger.error({ ...log, err: safeError(err), msg: 'the platform refused the call; handing over' });
+        const status = err instanceof InboxRequestError ? err.status : 'invalid';
+        this.logger.error({ ...log, status, msg: 'the platform refused the call; handing over' });
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'failed' });
-        await this.refused(lease, agent, action, err.message);
+        await this.refused(lease, agent, action, err instanceof InboxRequestError ? `${err.status}` : 'invalid request');
+        return 'failed';
+      } else if (action.attempts + 1 >= MAX_CALL_ATTEMPTS && !(err instanceof LeaseLostError)) {
+        // The platform keeps failing this call: stop retrying it and hand over instead of staying silent.
+        this.logger.error({ ...log, attempts: action.attempts + 1, err: safeError(err), msg: 'the call kept failing; handing over' });
+        this.metrics.inboxActions.inc({ kind: action.kind, result: 'failed' });
+        await this.refused(lease, agent, action, `it failed ${action.attempts + 1} times`);
         return 'failed';
       } else {
-        await this.actions.countAttempt(action.id, textSafe((err as Error).message).slice(0, 500));
+        if (!(err instanceof LeaseLostError)) await this.actions.countAttempt(action.id, textSafe((err as Error).message).slice(0, 500));
         this.metrics.inboxActions.inc({ kind: action.kind, result: 'retry' });
         throw err;
       }
@@ -96,7 +111,9 @@ export class ActionRunner {
 
   private async delivered(agent: AgentConfig, conversation: Conversation, action: Action): Promise<void> {
     const texts = [action.body.sendMessage, ...(action.body.sendMessages ?? [])].map((m) => m?.text).filter((t): t is string => !!t);
-    const wake = await this.conversations.locked(conversation.id, undefined, async (c) => {
+    // The call was made: it must be recorded, or a retried job would make it again. PostgreSQL may be
+    // away just now, so keep trying here rather than fail the job.
+    const wake = await untilRecorded(() => this.conversations.locked(conversation.id, undefined, async (c) => {
       await this.actions.finish(action.id, 'done', null, c.db);
       for (const text of texts) await c.insertOutbound({ session: action.session, text, decisionId: action.decisionId, actionId: action.id });
       // A call delivered for an older session (the conversation was opened again since) changes nothing now.
@@ -105,7 +122,7 @@ export class ActionRunner {
       const t = transition(prior(c.conversation), { type: 'delivered', what: action.kind, pendingInbound }, machineConfig(agent));
       const applied = await c.apply(t, { durations: durationsFor(agent) });
       return { nextDeadline: applied.nextDeadlineAt, now: applied.dbNow, turnDelay: requestsTurn(t) ? 0 : undefined };
-    });
+    }), (err) => this.logger.warn({ conversationId: conversation.id, actionId: action.id, err: safeError(err), msg: 'could not record a delivered call yet; trying again' }));
     if (wake) await this.wakeUp.after(conversation.id, wake);
   }
 
@@ -123,6 +140,28 @@ export class ActionRunner {
       return { conversation: c.conversation, action: await this.actions.plan({ conversationId: c.conversation.id, session: c.conversation.session, decisionId: action.decisionId, ...call }, c.db) };
     });
     if (fallback) await this.execute(lease, agent, fallback.conversation, fallback.action);
+  }
+}
+
+/** How many job attempts a call gets (each with the client's own retries) before it counts as refused. */
+const MAX_CALL_ATTEMPTS = 5;
+/** How long a delivered call's record is retried while PostgreSQL is away. */
+const RECORD_RETRY_MS = 5 * 60_000;
+
+class CallSupersededError extends Error {
+  override name = 'CallSupersededError';
+}
+
+async function untilRecorded<T>(record: () => Promise<T>, onRetry: (err: unknown) => void): Promise<T> {
+  const giveUpAt = Date.now() + RECORD_RETRY_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    try {
+      return await record();
+    } catch (err) {
+      if (Date.now() + wait > giveUpAt) throw err;
+      onRetry(err);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 

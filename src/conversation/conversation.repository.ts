@@ -112,6 +112,23 @@ export class ConversationRepository {
   }
 
   /**
+   * Before each attempt of a REST call: is it still this job's to make? The lease must be held (it
+   * is extended to cover the attempt), the call still planned, and its session the current, active
+   * one: a session opened meanwhile supersedes the call, and a retry must not carry it into the new one.
+   */
+  async checkSend(id: string, owner: string, leaseMs: number, actionId: string, session: number): Promise<'send' | 'lease-lost' | 'superseded'> {
+    const [rows]: [Array<{ session: number; state: ConversationState; status: string }>, number] = await this.dataSource.query(
+      `UPDATE conversations c SET turn_lease_until = now() + $3 * interval '1 millisecond'
+        WHERE c.id = $1 AND c.turn_owner = $2 AND c.turn_lease_until > now()
+        RETURNING c.session, c.state, (SELECT a.status FROM actions a WHERE a.id = $4) AS status`,
+      [id, owner, leaseMs, actionId],
+    );
+    const r = rows[0];
+    if (!r) return 'lease-lost';
+    return r.status === 'planned' && r.session === session && r.state === 'active' ? 'send' : 'superseded';
+  }
+
+  /**
    * Releases the lease and says, in the same statement, whether contact messages are waiting: a
    * message stored after this release gets its own turn, one stored before it is seen here.
    * Undefined when the lease was no longer ours.
@@ -206,6 +223,11 @@ export class ConversationRepository {
       sets.set('summarized_through', 'NULL');
     }
     const session = newSession ? 'conversations.session + 1' : 'conversations.session';
+    // Adopted messages waited in an ended session; their clock starts with the session that answers them.
+    const vaFrom = has('adoptWaiting')
+      ? 'now()'
+      : `(SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = conversations.id AND m.session = ${session}
+                AND m.direction = 'inbound' AND m.handled_at IS NULL)`;
     // Later effects win over earlier ones on the same column.
     for (const effect of t.effects) {
       if (effect.type === 'disarm') sets.set(DEADLINE_COLUMN[effect.timer], 'NULL');
@@ -214,10 +236,7 @@ export class ConversationRepository {
       if (ms === undefined) continue;
       sets.set(
         DEADLINE_COLUMN[effect.timer],
-        effect.timer === 'vaDeadline'
-          ? `(SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = conversations.id AND m.session = ${session}
-                AND m.direction = 'inbound' AND m.handled_at IS NULL) + ${param(ms)} * interval '1 millisecond'`
-          : `now() + ${param(ms)} * interval '1 millisecond'`,
+        effect.timer === 'vaDeadline' ? `${vaFrom} + ${param(ms)} * interval '1 millisecond'` : `now() + ${param(ms)} * interval '1 millisecond'`,
       );
     }
     const [rows]: [Array<{ next_deadline_at: Date | null; state: ConversationState; db_now: Date }>, number] = await db.query(

@@ -139,13 +139,18 @@ export class IntakeRepository {
         id = created[0].id;
         t = plan(undefined, false);
       } else {
-        const [prior]: Array<{ id: string; state: ConversationState; opened_by: OpenedBy; waiting: boolean }> = await db.query(
-          `SELECT c.id, c.state, c.opened_by, EXISTS (SELECT 1 FROM messages m WHERE ${waitingMessages('$3')}) AS waiting
-             FROM conversations c WHERE c.agent_id = $1 AND c.inbox_conversation_id = $2 FOR UPDATE`,
-          [r.event.agentId, r.event.inboxConversationId, settings.waitingWindowMs],
+        const [prior]: Array<{ id: string; state: ConversationState; opened_by: OpenedBy }> = await db.query(
+          `SELECT id, state, opened_by FROM conversations WHERE agent_id = $1 AND inbox_conversation_id = $2 FOR UPDATE`,
+          [r.event.agentId, r.event.inboxConversationId],
+        );
+        // Read after the lock, in a statement of its own: a message whose intake committed while this
+        // waited for the lock is in this statement's snapshot, not in the locking one's.
+        const [{ waiting }]: Array<{ waiting: boolean }> = await db.query(
+          `SELECT EXISTS (SELECT 1 FROM messages m WHERE ${waitingMessages('$2')}) AS waiting FROM conversations c WHERE c.id = $1`,
+          [prior.id, settings.waitingWindowMs],
         );
         id = prior.id;
-        t = plan({ state: prior.state, openedBy: prior.opened_by }, prior.waiting);
+        t = plan({ state: prior.state, openedBy: prior.opened_by }, waiting);
         await db.query(
           `UPDATE conversations SET mode = $3, contact_profile = COALESCE($4, contact_profile), contact_attributes = $5,
                   language = COALESCE($6, language), channel = COALESCE($7, channel), medium = COALESCE($8, medium)

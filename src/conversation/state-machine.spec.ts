@@ -238,9 +238,9 @@ describe(transition.name, () => {
   });
 
   describe('ownership', () => {
-    it('marks any conversation lost on a 404 and disarms every timer', () => {
+    it('marks any conversation lost on a 404, disarms every timer and closes what was pending', () => {
       for (const prior of PRIORS) {
-        expect(transition(prior, { type: 'lost' }, cfg)).toEqual({ state: 'lost', reason: expect.stringMatching(/404/), effects: disarmAll });
+        expect(transition(prior, { type: 'lost' }, cfg)).toEqual({ state: 'lost', reason: expect.stringMatching(/404/), effects: [...disarmAll, { type: 'closePending' }] });
       }
     });
 

@@ -106,7 +106,8 @@ export function transition(prior: Prior | undefined, input: Input, cfg: MachineC
       return { state: 'active', effects: contactSpoke };
 
     case 'lost':
-      return { state: 'lost', reason: LOST_REASON, effects: disarmAll };
+      // A human has it now: what was pending is theirs, and nothing planned may still go out.
+      return { state: 'lost', reason: LOST_REASON, effects: [...disarmAll, { type: 'closePending' }] };
   }
 
   // Every other input only matters while the VA owns the conversation.

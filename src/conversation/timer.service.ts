@@ -21,6 +21,9 @@ const PRIORITY: Array<[TimerName, 'firstQuestionAt' | 'vaDeadlineAt' | 'contactD
   ['contactNudge', 'nudgeAt'],
 ];
 
+/** How soon to look again at a deadline that could not be acted on. */
+const STUCK_RETRY_MS = 30_000;
+
 /** How soon to look again when the conversation is busy with a turn. */
 const BUSY_RETRY_MS = 1000;
 
@@ -58,16 +61,30 @@ export class TimerService {
       return;
     }
     const next = outcome.released;
-    if (next?.state === 'active' && next.nextDeadlineAt) {
-      const again = next.nextDeadlineAt.getTime() === armedFor ? `again${Date.now()}` : undefined;
-      await this.timers.arm(conversationId, next.nextDeadlineAt, { now: next.dbNow, again });
+    if (next?.state !== 'active' || !next.nextDeadlineAt) return;
+    const due = next.nextDeadlineAt.getTime();
+    if (due !== armedFor) {
+      await this.timers.arm(conversationId, next.nextDeadlineAt, { now: next.dbNow });
+    } else if (due > next.dbNow.getTime()) {
+      // Fired early: the same deadline again, under an id of its own (BullMQ ignores an active id).
+      await this.timers.arm(conversationId, next.nextDeadlineAt, { now: next.dbNow, again: `again${Date.now()}` });
+    } else {
+      // Still due after this wake (its agent left the agents file, say): look again later, not in a loop.
+      this.logger.warn({ conversationId, msg: 'a deadline is still due after acting on it; looking again in 30s' });
+      await this.timers.arm(conversationId, new Date(next.dbNow.getTime() + STUCK_RETRY_MS), { now: next.dbNow });
     }
   }
 
   private async handleDue(lease: Lease, claimed: Conversation): Promise<void> {
     const agent = this.config.agent(claimed.agentId);
-    if (!agent || claimed.state !== 'active') return;
-    const conversation = await this.runner.replayPlanned(lease, agent, claimed);
+    if (!agent || claimed.state !== 'active') {
+      if (!agent) this.logger.error({ conversationId: claimed.id, agentId: claimed.agentId, msg: 'no such agent in the agents file any more; its deadlines cannot act' });
+      return;
+    }
+    // A VA deadline that has passed hands over whatever is planned (it supersedes those calls):
+    // replaying a call that keeps failing first would keep the contact waiting in silence.
+    const vaDue = claimed.vaDeadlineAt !== null && claimed.vaDeadlineAt.getTime() <= Date.now();
+    const conversation = vaDue ? claimed : await this.runner.replayPlanned(lease, agent, claimed);
     if (conversation?.state !== 'active') return;
 
     // Decided and recorded with the row locked: a contact message cannot slip in between the check

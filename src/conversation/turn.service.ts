@@ -57,10 +57,11 @@ export class TurnService {
       return;
     }
     // Released and checked in one statement: a message stored meanwhile is never left without a turn.
-    if (outcome.released?.state === 'active' && outcome.released.pending) await this.turns.requestTurn(conversationId, 0);
+    // Only after a turn that got somewhere: one that could not (its agent is gone) would loop.
+    const { progressed, compact: agent } = outcome.value;
+    if (progressed && outcome.released?.state === 'active' && outcome.released.pending) await this.turns.requestTurn(conversationId, 0);
     // Off the critical path: outside the lease, and after this job has ended (the next turn job of
     // the conversation waits for this one to finish), so a message arriving now is not kept waiting.
-    const agent = outcome.value;
     if (agent) {
       void this.compactMemory(agent, conversationId).catch((err) =>
         this.logger.warn({ agentId: agent.id, conversationId, err: safeError(err), msg: 'summary step failed' }),
@@ -68,19 +69,22 @@ export class TurnService {
     }
   }
 
-  /** Returns the agent when the transcript may have outgrown its window (a summary step is worth a read). */
-  private async turn(lease: Lease, claimed: Conversation): Promise<AgentConfig | undefined> {
+  /**
+   * `progressed`: the turn recorded or sent something. `compact`: the agent, when the transcript
+   * may have outgrown its window (a summary step is worth a read).
+   */
+  private async turn(lease: Lease, claimed: Conversation): Promise<{ progressed: boolean; compact?: AgentConfig }> {
     const agent = this.config.agent(claimed.agentId);
     if (!agent) {
       this.logger.error({ conversationId: claimed.id, agentId: claimed.agentId, msg: 'no such agent in the agents file any more; not answering' });
-      return undefined;
+      return { progressed: false };
     }
     const log = { agentId: agent.id, conversationId: claimed.id };
-    if (claimed.state !== 'active') return undefined;
+    if (claimed.state !== 'active') return { progressed: false };
 
     // A crashed or failed earlier attempt left calls recorded but not made: make them first.
     const conversation = await this.runner.replayPlanned(lease, agent, claimed);
-    if (conversation?.state !== 'active') return undefined;
+    if (conversation?.state !== 'active') return { progressed: true };
 
     // One read gives the transcript, what is pending, and whether the agent has spoken this session
     // (a summary exists only after a delivered reply).
@@ -88,8 +92,8 @@ export class TurnService {
     const outboundThisSession = conversation.summarizedThrough !== null || transcript.some((m) => m.direction === 'outbound');
     const hasPending = transcript.some((m) => m.direction === 'inbound' && m.handledAt === null);
     const opening = conversation.mode === 'delegation' && !outboundThisSession && !hasPending;
-    if (!hasPending && !opening) return undefined;
-    if (opening && conversation.firstQuestionAt === null) return undefined; // the greeting already went out
+    if (!hasPending && !opening) return { progressed: false };
+    if (opening && conversation.firstQuestionAt === null) return { progressed: false }; // the greeting already went out
 
     if (agent.typingIndicator) {
       try {
@@ -97,7 +101,7 @@ export class TurnService {
       } catch (err) {
         if (err instanceof ConversationLostError) {
           await this.runner.markLost(conversation.id, conversation.session);
-          return undefined;
+          return { progressed: true };
         }
         this.logger.warn({ ...log, err: safeError(err), msg: 'typing indicator failed; deciding anyway' });
       }
@@ -109,7 +113,8 @@ export class TurnService {
     const due = opening ? conversation.firstQuestionAt : conversation.vaDeadlineAt;
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
     const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline });
-    this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
+    // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
+    this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
     this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
     this.metrics.llmLatency.observe({ agent: agent.id }, outcome.latencyMs / 1000);
 
@@ -122,11 +127,11 @@ export class TurnService {
       await c.markHandled(answered, decisionId);
       return this.actions.plan({ conversationId: conversation.id, session: conversation.session, decisionId, ...call }, c.db);
     });
-    if (!action) return undefined;
+    if (!action) return { progressed: true };
 
     const result = await this.runner.execute(lease, agent, conversation, action);
     // With the reply added, can the window have overflowed? Only then is a summary step worth a read.
-    return result === 'done' && transcript.length + 1 > agent.limits.historyWindow ? agent : undefined;
+    return { progressed: true, compact: result === 'done' && transcript.length + 1 > agent.limits.historyWindow ? agent : undefined };
   }
 
   /** Folds older messages into the running summary; optimistic, so it needs no lease. */

@@ -1,7 +1,13 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
 
-export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+/**
+ * `queryTimeoutMs`: how long a query may go unanswered before it fails. Without it, a connection
+ * whose server vanished silently (a failover, a dropped route) leaves the query waiting for ever:
+ * a timer job stuck `active`, and a shutdown that never ends. The operator's migration command runs
+ * without one, since a migration on a large table may rightly take long.
+ */
+export function dataSourceOptions(url: string, poolSize = 10, queryTimeoutMs?: number): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -15,6 +21,13 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     // reach the caller anyway and are logged there through safeError. Leave maxQueryExecutionTime
     // unset: its slow-query log ignores `logging` and prints the parameters too.
     logging: false,
-    extra: { max: poolSize, application_name: 'inbox-va-bridge' },
+    connectTimeoutMS: 10_000,
+    extra: {
+      max: poolSize,
+      application_name: 'inbox-va-bridge',
+      // Notices a dead peer on an idle connection; the query timeout covers a busy one.
+      keepAlive: true,
+      ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { z } from 'zod';
 import type { Env } from '../config/env.schema.js';
-import { InboxClient } from './inbox.client.js';
+import { InboxClient, type CallOptions } from './inbox.client.js';
 import {
   ConversationLostError,
   InboxAuthError,
@@ -52,6 +52,7 @@ interface Request {
   contentType: string;
   /** Set for the conversation endpoints, where `404` means the VA lost the conversation. */
   conversationId?: string;
+  beforeAttempt?: () => Promise<void>;
 }
 
 interface CachedToken {
@@ -82,7 +83,7 @@ export class HttpInboxClient extends InboxClient {
     };
   }
 
-  async manipulateConversation(conversationId: string, body: ManipulateConversation): Promise<void> {
+  async manipulateConversation(conversationId: string, body: ManipulateConversation, options: CallOptions = {}): Promise<void> {
     const valid = validate(ManipulateConversationSchema, body, 'manipulate conversation');
     await this.send({
       what: `manipulate conversation ${conversationId}`,
@@ -91,6 +92,7 @@ export class HttpInboxClient extends InboxClient {
       body: JSON.stringify(valid),
       contentType: 'application/json',
       conversationId,
+      beforeAttempt: options.beforeAttempt,
     });
   }
 
@@ -129,6 +131,7 @@ export class HttpInboxClient extends InboxClient {
     let ambiguous = false;
     const started = Date.now();
     await withRetries(req.what, this.policy, async ({ attempt, remainingMs }): Promise<Attempt<void>> => {
+      await req.beforeAttempt?.();
       for (;;) {
         const token = await this.accessToken();
         await this.limiter.acquire();

@@ -8,8 +8,16 @@ import type { ManipulateConversation } from './inbox.schemas.js';
  * - `InboxUnavailableError` when `429`/`5xx`/network/timeouts outlast the retry bound;
  * - `InboxAuthError` when the credentials are refused.
  */
+export interface CallOptions {
+  /**
+   * Runs before every attempt, retries included; a throw ends the call without sending. The outbox
+   * uses it to check that the call is still wanted (its lease held, its session current) each time.
+   */
+  beforeAttempt?: () => Promise<void>;
+}
+
 export abstract class InboxClient {
-  abstract manipulateConversation(conversationId: string, body: ManipulateConversation): Promise<void>;
+  abstract manipulateConversation(conversationId: string, body: ManipulateConversation, options?: CallOptions): Promise<void>;
   abstract uploadAttachment(conversationId: string, filename: string, bytes: Buffer, contentType: string): Promise<void>;
   abstract overwriteContactAttributes(contactProfileId: string, attributes: Record<string, string>): Promise<void>;
 }
