@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
+import pg from 'pg';
 import { AppConfig } from '../src/config/app-config.js';
 import { timerJobId } from '../src/scheduler/queues.js';
 import { BullTimerQueue } from '../src/scheduler/timer-queue.js';
@@ -238,6 +239,48 @@ describe('hardening: the defects of the review stay fixed', () => {
     const gone = await row(refusedTwice);
     expect(gone.state_reason).toMatch(/refused even the fallback/);
     expect(gone.next_deadline_at).toBeNull();
+  });
+
+  it('9b. a contact message that lands as the contact deadline fires is answered, not closed over', async () => {
+    llm.respondWith((req) => ({ decision: { message: lastContactText(req) === 'still here' ? 'Great, go on.' : 'Anything else?' } }));
+    const id = newId();
+    await acme.startConversation(id);
+    await acme.contactSays(id, 'hi');
+    await waitFor('the nudge', () => inbox.messagesSent(id).includes('Still there?'), 10_000);
+    const c = (await waitFor('the nudge recorded and the lease free', async () => {
+      const r = await row(id);
+      const done = await bridge.db.query(`SELECT 1 FROM actions WHERE conversation_id = $1 AND kind = 'nudge' AND status = 'done'`, [r.id]);
+      return done.length === 1 && r.turn_owner === null && r.contact_deadline_at ? r : undefined;
+    })) as Record<string, any>;
+    // Only the contact deadline's own job may fire (the first message's VA-deadline job is still in Redis).
+    const timers = bridge.queue('timers');
+    for (const j of await timers.getJobs(['delayed', 'waiting'])) {
+      if (j.data.conversationId === c.id && j.id !== timerJobId(c.id, c.contact_deadline_at)) await j.remove();
+    }
+    const waiting = () => bridge.db.query<{ query: string }>(`SELECT query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+    const holder = new pg.Client({ connectionString: bridge.db.url });
+    await holder.connect();
+    let said: ReturnType<WebhookSender['contactSays']> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [c.id]);
+      // The contact-deadline timer's lease claim queues on the row first…
+      await waitFor('the timer claiming', async () => (await waiting()).some((a) => a.query.includes('SET turn_owner = $2')), 5000);
+      // …the message's intake behind it: the claim returns the row as it was before the message.
+      said = acme.contactSays(id, 'still here');
+      await waitFor('the intake queued', async () => (await waiting()).some((a) => a.query.includes('INSERT INTO conversations')), 5000);
+    } finally {
+      await holder.query('COMMIT').catch(() => undefined);
+      await holder.end();
+    }
+    expect((await said!).attempts).toEqual([{ status: 200 }]);
+    await waitFor('an answer or a close', () => inbox.messagesSent(id).some((m) => m === 'Great, go on.' || m.startsWith('Closing')), 10_000);
+    await sleep(500);
+    expect(inbox.messagesSent(id)).toEqual(['Anything else?', 'Still there?', 'Great, go on.']);
+    expect((await row(id)).state).toBe('active');
+    const [m] = await bridge.db.query<{ decision_id: string | null }>(
+      `SELECT decision_id FROM messages WHERE conversation_id = $1 AND direction = 'inbound' AND text = 'still here'`, [c.id]);
+    expect(m.decision_id).not.toBeNull();
   });
 
   it('10. drops a turn for a conversation that no longer exists instead of retrying it every second', async () => {
