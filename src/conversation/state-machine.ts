@@ -84,12 +84,12 @@ export const REFUSED_REASON = 'the platform refused even the fallback handover; 
 
 const disarmAll: Effect[] = TIMERS.map((timer) => ({ type: 'disarm', timer }));
 /** The contact spoke: their clock stops, ours starts (if not already running for an earlier message). */
-const contactSpoke: Effect[] = [
+const contactClock: Effect[] = [
   { type: 'disarm', timer: 'contactNudge' },
   { type: 'disarm', timer: 'contactDeadline' },
   { type: 'arm', timer: 'vaDeadline' },
-  { type: 'requestTurn' },
 ];
+const contactSpoke: Effect[] = [...contactClock, { type: 'requestTurn' }];
 
 export function transition(prior: Prior | undefined, input: Input, cfg: MachineConfig): Transition {
   switch (input.type) {
@@ -191,18 +191,11 @@ function open(prior: Prior | undefined, input: { type: 'started' | 'delegated'; 
 
   // Ended, or opened again while active (a re-delegation): a new session. Contact messages that
   // arrived before this event (delivered out of order) belong to it and are answered.
-  const waiting: Effect[] = input.waiting ? [{ type: 'adoptWaiting' }, ...contactSpoke] : [];
-  return {
-    state: 'active',
-    openedBy: input.type,
-    reason: input.type,
-    effects: dedupeTurn([{ type: 'newSession' }, ...disarmAll, ...waiting, ...opening]),
-  };
-}
-
-function dedupeTurn(effects: Effect[]): Effect[] {
-  let seen = false;
-  return effects.filter((e) => (e.type === 'requestTurn' ? !seen && (seen = true) : true));
+  const effects: Effect[] = [{ type: 'newSession' }, ...disarmAll];
+  if (input.waiting) effects.push({ type: 'adoptWaiting' }, ...contactClock);
+  if (delegated) effects.push({ type: 'arm', timer: 'firstQuestion' });
+  if (input.waiting || delegated) effects.push({ type: 'requestTurn' });
+  return { state: 'active', openedBy: input.type, reason: input.type, effects };
 }
 
 export const requestsTurn = (t: Transition) => t.effects.some((e) => e.type === 'requestTurn');

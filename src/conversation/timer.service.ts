@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DecisionEngine } from '../agent/decision.engine.js';
 import { AppConfig } from '../config/app-config.js';
-import type { AgentConfig } from '../config/agents.schema.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TimerQueue } from '../scheduler/timer-queue.js';
 import { ActionRepository } from './action.repository.js';
@@ -113,6 +112,6 @@ export class TimerService {
     this.logger.log({ agentId: agent.id, conversationId: conversation.id, timer: planned.timer, send: planned.what, msg: 'deadline passed: acting' });
     this.metrics.timerActions.inc({ agent: agent.id, what: planned.what });
     // One action per wake; the next deadline gets its own job.
-    await this.runner.execute(lease, agent as AgentConfig, planned.conversation, planned.action);
+    await this.runner.execute(lease, agent, planned.conversation, planned.action);
   }
 }

@@ -9,8 +9,6 @@ import { EnvelopeSchema, parseEventData, type ParsedEvent } from './webhook-even
 import { InvalidEventError, SignatureError, UnknownAgentError } from './webhook.errors.js';
 import { isValidSignature } from './signature.js';
 
-export type { IntakeOutcome };
-
 /**
  * The HTTP side of intake: verify, parse, log, hand over. Checks run in the order that reveals the
  * least to a stranger: signature before JSON, JSON before content. What an event does to its
