@@ -114,8 +114,23 @@ export const AgentSchema = z
     });
   });
 
+/** USD per million tokens, as the providers publish them; for cost estimates (evals, replay). */
+export const ModelPriceSchema = z
+  .object({
+    input: z.number().min(0),
+    /** Prompt tokens served from the provider's cache; `input` when not given. */
+    cachedInput: z.number().min(0).optional(),
+    output: z.number().min(0),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof ModelPriceSchema>;
+
 export const AgentsFileSchema = z
-  .object({ agents: z.array(AgentSchema).min(1, 'lists no agent') })
+  .object({
+    agents: z.array(AgentSchema).min(1, 'lists no agent'),
+    /** Per model name; a model missing here is reported as unpriced, never as free. */
+    pricing: z.record(text(), ModelPriceSchema).default({}),
+  })
   .strict()
   .superRefine((file, ctx) => {
     const seen = new Set<string>();

@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { glob } from 'tinyglobby';
+import { ConfigError } from '../config/config.error.js';
+import { describeIssue, lineOf, parseYamlSource } from '../config/yaml-source.js';
+import { CaseFileSchema, type CaseFile, type EvalCase } from './case.schema.js';
+
+/** A case with where it came from, so a report can point at it. */
+export interface LoadedCase extends EvalCase {
+  file: string;
+  line: number;
+  agentId: string;
+  language?: string;
+}
+
+export interface LoadedCaseFile extends CaseFile {
+  file: string;
+  cases: LoadedCase[];
+}
+
+/** Reads and validates one case file; every problem names the file, the line, the case and the field. */
+export function loadCaseFile(path: string): LoadedCaseFile {
+  const name = relative(process.cwd(), path) || path;
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`case file ${name} cannot be read: ${(err as Error).message}`]);
+  }
+  return parseCaseFile(source, name);
+}
+
+export function parseCaseFile(source: string, name: string): LoadedCaseFile {
+  const src = parseYamlSource(source, name);
+  const result = CaseFileSchema.safeParse(src.raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, src, { key: 'cases', noun: 'case' })));
+  const file = result.data;
+  return {
+    ...file,
+    file: name,
+    cases: file.cases.map((c, i) => ({
+      ...c,
+      language: c.language ?? file.language,
+      file: name,
+      line: lineOf(src, ['cases', i]),
+      agentId: file.agent,
+    })),
+  };
+}
+
+/** Every case file the patterns match, sorted, validated; all their problems together. */
+export async function loadCaseFiles(patterns: string[]): Promise<LoadedCaseFile[]> {
+  const paths = (await glob(patterns, { absolute: true, onlyFiles: true })).sort();
+  const files: LoadedCaseFile[] = [];
+  const problems: string[] = [];
+  for (const path of paths) {
+    try {
+      files.push(loadCaseFile(path));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return files;
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+const text = () => z.string().trim().min(1);
+const ACTION = z.enum(['reply', 'resolve', 'handover']);
+export type EvalAction = z.infer<typeof ACTION>;
+export const ACTIONS: readonly EvalAction[] = ACTION.options;
+
+/**
+ * One message of a case's transcript, oldest first: what the contact wrote, or what the agent
+ * said. `pending` says whether the turn under test answers it; by default the contact messages
+ * after the last agent message are pending (a burst is several of them).
+ */
+const EntrySchema = z.union([
+  z.object({ contact: text(), pending: z.boolean().optional() }).strict(),
+  z.object({ agent: text() }).strict(),
+]);
+export type CaseEntry = z.infer<typeof EntrySchema>;
+
+const ExpectSchema = z
+  .object({
+    /** The acceptable action, or a list of them. */
+    action: z.union([ACTION, z.array(ACTION).min(1)]),
+    /** The exact set of topics after guardrails, case-insensitive. */
+    topics: z.array(text()).optional(),
+    /** Each key must be set to this value (trimmed, case-insensitive); `null`: must not be set. */
+    attributes: z.record(z.string(), z.union([text(), z.null()])).optional(),
+    /** Case-insensitive substrings the message the contact reads must contain / must not contain. */
+    messageIncludes: z.array(text()).optional(),
+    messageExcludes: z.array(text()).optional(),
+    /** A rubric for the optional LLM judge; never part of the deterministic metrics. */
+    judge: text().optional(),
+  })
+  .strict();
+export type CaseExpect = z.infer<typeof ExpectSchema>;
+
+const SimulateSchema = z
+  .object({
+    /** What the simulated contact wants, in the contact's words or the case author's. */
+    goal: text(),
+    persona: text().default('A customer of the shop, writing short chat messages.'),
+    maxTurns: z.number().int().min(1).max(20).default(6),
+  })
+  .strict();
+export type CaseSimulation = z.infer<typeof SimulateSchema>;
+
+export const CaseSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1 to 100 of A-Z, a-z, 0-9, ".", "_" and "-"'),
+    /** Free labels for grouping the report (a category, a language…). */
+    tags: z.array(text()).default([]),
+    /** The conversation's language as Inbox 2.0 reports it (en, fr…); the file's `language` by default. */
+    language: text().optional(),
+    /** The contact's name as the platform knows it (optional). */
+    contactName: text().optional(),
+    /** Attributes already known before the turn. */
+    contactAttributes: z.record(z.string(), text()).default({}),
+    /** The running summary of older messages, as the bridge would pass it (optional). */
+    summary: text().optional(),
+    /** Turns the agent already took in this session; by default, the number of agent messages. */
+    agentTurns: z.number().int().min(0).optional(),
+    transcript: z.array(EntrySchema).default([]),
+    expect: ExpectSchema,
+    /** An LLM plays the contact for several turns; `expect` then checks the final state. */
+    simulate: SimulateSchema.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const last = c.transcript.at(-1);
+    if (!c.simulate && last && !('contact' in last)) {
+      ctx.addIssue({ code: 'custom', path: ['transcript', c.transcript.length - 1], message: 'a transcript must end with what the contact wrote: that is the turn being decided' });
+    }
+  });
+export type EvalCase = z.infer<typeof CaseSchema>;
+
+const ThresholdsSchema = z
+  .object({
+    /** Of the cases that must be handed over, the share that were. */
+    handoverRecall: z.number().min(0).max(1).optional(),
+    /** Of all cases, the share whose action was acceptable. */
+    actionAccuracy: z.number().min(0).max(1).optional(),
+    /** Of the cases with `expect.topics`, the share with exactly that set. */
+    topicAccuracy: z.number().min(0).max(1).optional(),
+    /** Of all cases, the share that passed every deterministic check. */
+    passRate: z.number().min(0).max(1).optional(),
+    /** Out-of-policy proposals and guardrail firings, over all cases, at most. */
+    maxOutOfPolicy: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type Thresholds = z.infer<typeof ThresholdsSchema>;
+
+export const CaseFileSchema = z
+  .object({
+    agent: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be an agent id from the agents file'),
+    /** The default language of the file's cases. */
+    language: text().optional(),
+    description: text().optional(),
+    thresholds: ThresholdsSchema.default({}),
+    cases: z.array(CaseSchema).min(1, 'lists no case'),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.cases.forEach((c, i) => {
+      if (seen.has(c.id)) ctx.addIssue({ code: 'custom', path: ['cases', i, 'id'], message: `duplicate case id "${c.id}"` });
+      seen.add(c.id);
+    });
+  });
+export type CaseFile = z.infer<typeof CaseFileSchema>;
+
+/** Actions a case accepts, as a list. */
+export function acceptedActions(expect: CaseExpect): EvalAction[] {
+  return Array.isArray(expect.action) ? expect.action : [expect.action];
+}

@@ -1,0 +1,153 @@
+import type { LlmDecision } from '../agent/decision.js';
+import type { ModelPrice } from '../config/agents.schema.js';
+import type { CaseExpect, EvalAction, Thresholds } from './case.schema.js';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+/** What the agent did, as the contact and Inbox 2.0 would see it (after guardrails). */
+export interface Decided {
+  action: EvalAction;
+  /** The message the contact reads: for a handover without one, the agent's configured handover message. */
+  message: string;
+  topics: string[];
+  attributes: Record<string, string>;
+  confidence: number;
+  reason: string;
+  handoverNote: string;
+}
+
+/** What the LLM proposed that the agent's allow-lists refused, and every guardrail that fired. */
+export interface OutOfPolicy {
+  topics: string[];
+  attributes: string[];
+  guardrails: string[];
+}
+
+/** The deterministic checks of one run of a case; a check the case does not ask for is absent. */
+export interface Checks {
+  action: boolean;
+  topics?: boolean;
+  /** Per expected key: did the agent set it right (or leave it unset, for `null`). */
+  attributes?: Record<string, boolean>;
+  /** The substrings that should have been in the message and were not. */
+  missingIncludes?: string[];
+  /** The substrings that should not have been in the message and were. */
+  presentExcludes?: string[];
+}
+
+export type JudgeVerdict =
+  | { status: 'pass' | 'fail'; reason: string; model: string; usage: Usage; latencyMs: number }
+  | { status: 'skipped'; reason: string }
+  | { status: 'error'; reason: string };
+
+/** One run of one case (a case runs `--repeat` times); a line of results.jsonl. */
+export interface CaseRun {
+  caseId: string;
+  file: string;
+  line: number;
+  agentId: string;
+  tags: string[];
+  language: string | null;
+  /** 0 for the first run of the case, 1 for the second with `--repeat 2`, … */
+  repeat: number;
+  kind: 'turn' | 'opening' | 'simulation';
+  expect: CaseExpect;
+  decided: Decided;
+  /** What the LLM answered, before guardrails; null when it gave no valid answer. */
+  proposed: LlmDecision | null;
+  outOfPolicy: OutOfPolicy;
+  /** Why the LLM gave no valid decision (the agent then hands over, as it would live). */
+  failure: string | null;
+  /** A problem of the eval itself (the agent cannot take this case); the run counts as failed. */
+  error: string | null;
+  checks: Checks;
+  /** Every deterministic check passed (the judge never counts here). */
+  passed: boolean;
+  judge: JudgeVerdict | null;
+  model: string;
+  latencyMs: number;
+  usage: Usage;
+  /** Estimated from the price table; null when the model has no price. */
+  costUsd: number | null;
+  /** For a simulated case, the conversation as it went. */
+  conversation?: Array<{ contact: string } | { agent: string; action: EvalAction }>;
+}
+
+export interface ActionStats {
+  precision: number | null;
+  recall: number | null;
+  support: number;
+}
+
+/** Aggregates over every run of a report. A rate is null when nothing was there to count. */
+export interface Metrics {
+  runs: number;
+  cases: number;
+  passed: number;
+  passRate: number | null;
+  /** Cases that passed in every one of their k runs (τ-bench's pass^k); equals passRate when k = 1. */
+  passAllK: number | null;
+  repeat: number;
+  /** Case ids that passed in some runs and failed in others. */
+  flaky: string[];
+  actionAccuracy: number | null;
+  /** rows: expected action; columns: decided action. */
+  confusion: Record<EvalAction, Record<EvalAction, number>>;
+  perAction: Record<EvalAction, ActionStats>;
+  /** Of the runs whose only acceptable action is handover, the share that handed over. */
+  handoverRecall: number | null;
+  topicAccuracy: number | null;
+  attributes: Record<string, { precision: number | null; recall: number | null; tp: number; fp: number; fn: number }>;
+  messageChecks: { passed: number; total: number };
+  outOfPolicy: { total: number; topics: number; attributes: number; guardrails: number; runsWithAny: number };
+  guardrailsFired: Array<{ guardrail: string; count: number }>;
+  llmFailures: number;
+  errors: number;
+  judge: { judged: number; passed: number; failed: number; skipped: number; errors: number };
+  latencyMs: { p50: number | null; p95: number | null; max: number | null };
+  tokens: Usage;
+  judgeTokens: Usage;
+  costUsd: number | null;
+  /** Models that ran without a price in the table: their cost is not in costUsd. */
+  unpricedModels: string[];
+}
+
+export interface ThresholdResult {
+  name: keyof Thresholds;
+  limit: number;
+  actual: number | null;
+  ok: boolean;
+}
+
+export interface RunInfo {
+  kind: 'eval' | 'replay';
+  startedAt: string;
+  finishedAt: string;
+  agents: string[];
+  agentsFile: string;
+  caseFiles: string[];
+  llm: string;
+  scripted: boolean;
+  judgeModel: string | null;
+  repeat: number;
+  concurrency: number;
+  /** Whether a failed threshold makes the command exit non-zero (not in a scripted run). */
+  gated: boolean;
+}
+
+/** report.json */
+export interface EvalReport {
+  info: RunInfo;
+  metrics: Metrics;
+  /** Per agent, when a run covers several. */
+  byAgent: Record<string, Metrics>;
+  byTag: Record<string, { runs: number; passed: number }>;
+  thresholds: ThresholdResult[];
+  runs: CaseRun[];
+}
+
+export type PriceTable = Record<string, ModelPrice>;
