@@ -1,19 +1,15 @@
 // `npm run chat -- --agent <id> [--agents FILE] [--scripted] [--lang xx]`: type as the contact and see
 // the agent's decision, with the agents file reloaded before every turn so an edit is tried at once.
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
 import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
 import { planFold } from '../src/agent/memory.js';
-import { loadAgentsFile } from '../src/config/agents.loader.js';
 import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
-import { parseEnv } from '../src/config/env.schema.js';
-import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';
-import { FakeLlm } from '../test/fakes/fake-llm.js';
-import { scriptedAnswer } from './scripted-llm.js';
+import { contactMessage } from '../src/conversation/decision-body.js';
+import { agentsFilePath, readAgentsForTools, toolLlm } from './tool-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,12 +21,10 @@ const { values } = parseArgs({
 });
 
 if (existsSync('.env')) process.loadEnvFile('.env');
-const file = resolve(values.agents ?? process.env.AGENTS_FILE ?? (existsSync('agents.yaml') ? 'agents.yaml' : 'agents.example.yaml'));
-// The playground needs no Inbox 2.0 and no webhook secret: any missing secret gets a placeholder.
-const secrets = new Proxy(process.env, { get: (env, key: string) => env[key] ?? '00' });
+const file = agentsFilePath(values.agents);
 
 function load(): AgentConfig[] {
-  return loadAgentsFile(file, secrets);
+  return readAgentsForTools(file).agents;
 }
 
 let agents: AgentConfig[];
@@ -46,21 +40,9 @@ if (!agents.some((a) => a.id === agentId)) {
   process.exit(64);
 }
 
-let fake: FakeLlm | undefined;
-let baseUrl = process.env.OPENAI_BASE_URL;
-if (values.scripted) {
-  fake = new FakeLlm().respondWith(scriptedAnswer);
-  baseUrl = await fake.start();
-}
-const env = parseEnv({
-  INBOX_CLIENT_ID: '-',
-  INBOX_CLIENT_SECRET: '-',
-  INBOX_ORGANIZATION_ID: '-',
-  ...process.env,
-  OPENAI_BASE_URL: baseUrl,
-  OPENAI_API_KEY: values.scripted ? 'scripted' : process.env.OPENAI_API_KEY,
-});
-const engine = new DecisionEngine(new OpenAiLlmClient(env));
+const llm = await toolLlm(values.scripted);
+const env = llm.env;
+const engine = new DecisionEngine(llm.client);
 
 let agent = agents.find((a) => a.id === agentId)!;
 let transcript: TranscriptEntry[] = [];
@@ -100,7 +82,7 @@ async function turn(text: string | null): Promise<void> {
   const d = outcome.decision;
   transcript = transcript.map((e) => ({ ...e, pending: false }));
   if (text !== null) turns++;
-  const shown = d.action === 'handover' ? d.message || agent.messages.handover : d.message;
+  const shown = contactMessage(agent, d);
   if (shown) transcript.push({ direction: 'outbound', text: shown, payload: null });
   for (const [k, v] of Object.entries(d.contactAttributes)) if (!attributes.has(k)) attributes.set(k, v);
 
@@ -136,4 +118,4 @@ for await (const line of rl) {
   if (process.stdin.isTTY) rl.prompt();
 }
 rl.close();
-await fake?.stop();
+await llm.stop();

@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
+import type { ContextSnapshot } from '../src/agent/context-snapshot.js';
 import { DecisionRepository } from '../src/agent/decision.repository.js';
 import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
 import { planFold } from '../src/agent/memory.js';
@@ -232,6 +233,10 @@ describe(DecisionRepository.name, () => {
         `INSERT INTO conversations (agent_id, inbox_conversation_id, mode, state) VALUES ('acme', 'c1', 'inception', 'active') RETURNING id`,
       );
       const sut = new DecisionRepository(dataSource);
+      const context: ContextSnapshot = {
+        v: 1, mode: 'inception', language: 'en', contactProfile: null, contactAttributes: [], summary: null, agentTurns: 0,
+        channel: null, medium: null, messages: [{ id: '7', pending: true }],
+      };
       await sut.insert(id, 1, {
         kind: 'turn',
         decision: { action: 'handover', message: 'Bye', topics: ['Billing'], contactAttributes: { order_number: 'A-1' }, confidence: 0.4, reason: 'unsure', handoverNote: 'note' },
@@ -243,7 +248,9 @@ describe(DecisionRepository.name, () => {
         latencyMs: 42,
         attempts: 1,
         raw: [{ content: '{}', refusal: null, finishReason: 'stop' }],
-      });
+        promptHash: 'p'.repeat(64),
+        contextHash: 'c'.repeat(64),
+      }, context);
       const [row] = await db.query('SELECT * FROM decisions');
       expect(row).toMatchObject({
         action: 'handover',
@@ -253,6 +260,9 @@ describe(DecisionRepository.name, () => {
         prompt_tokens: 100,
         latency_ms: 42,
         raw_output: { proposed: null, attempts: [{ content: '{}', refusal: null, finishReason: 'stop' }] },
+        context: JSON.parse(JSON.stringify(context)),
+        context_hash: 'c'.repeat(64),
+        prompt_hash: 'p'.repeat(64),
       });
     } finally {
       await dataSource.destroy();

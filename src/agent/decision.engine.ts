@@ -12,6 +12,7 @@ import {
   type LlmDecision,
   type TranscriptEntry,
 } from './decision.js';
+import { promptHashes } from './context-snapshot.js';
 import { applyGuardrails } from './guardrails.js';
 import { buildDecisionPrompt, entryText, stableInstructions, type PromptKind } from './prompt.builder.js';
 
@@ -32,6 +33,9 @@ export interface DecisionOutcome {
   attempts: number;
   /** The raw output of each attempt, as received. */
   raw: Array<{ content: string | null; refusal: string | null; finishReason: string }>;
+  /** Hashes of the prompt as first sent (context-snapshot.ts): replay proves its rebuild with them. */
+  promptHash: string;
+  contextHash: string;
 }
 
 export const MAX_SUMMARY_CHARS = 1200;
@@ -50,6 +54,8 @@ export class DecisionEngine {
   async decide(agent: AgentConfig, ctx: ConversationContext, options: { kind?: PromptKind; deadline?: number } = {}): Promise<DecisionOutcome> {
     const kind = options.kind ?? 'turn';
     const prompt = buildDecisionPrompt(agent, ctx, kind);
+    const hashes = promptHashes(prompt);
+    const sent = { promptHash: hashes.prompt, contextHash: hashes.context };
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     const raw: DecisionOutcome['raw'] = [];
     let latencyMs = 0;
@@ -73,7 +79,7 @@ export class DecisionEngine {
         // Transport failures were already retried by the SDK (OPENAI_MAX_RETRIES); time is short.
         latencyMs += err.latencyMs;
         failure = `${err.kind}: ${err.message}`;
-        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt });
+        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent });
       }
       latencyMs += response.latencyMs;
       model = response.model || model;
@@ -82,7 +88,7 @@ export class DecisionEngine {
 
       if (response.refusal) {
         failure = `the LLM refused: ${response.refusal.slice(0, 200)}`;
-        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt });
+        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent });
       }
       const parsed = parseDecision(response.content, response.finishReason);
       if (parsed.ok) {
@@ -100,6 +106,7 @@ export class DecisionEngine {
           latencyMs,
           attempts: attempt,
           raw,
+          ...sent,
         };
       }
       failure = parsed.error;
@@ -107,7 +114,7 @@ export class DecisionEngine {
       // One more try, told what was wrong; the prefix stays as it was.
       messages = [...prompt, { role: 'system', content: `Your previous answer was rejected (${failure}). Answer again with only the JSON object, every field present.` }];
     }
-    return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: MAX_OUTPUT_ATTEMPTS });
+    return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: MAX_OUTPUT_ATTEMPTS, ...sent });
   }
 
   /** Folds older messages into the running summary; falls back to an extract if the LLM fails. */
@@ -167,7 +174,7 @@ export class DecisionEngine {
     agent: AgentConfig,
     kind: PromptKind,
     failure: string,
-    o: Pick<DecisionOutcome, 'usage' | 'raw' | 'latencyMs' | 'model' | 'attempts'>,
+    o: Pick<DecisionOutcome, 'usage' | 'raw' | 'latencyMs' | 'model' | 'attempts' | 'promptHash' | 'contextHash'>,
   ): DecisionOutcome {
     this.logger.warn({ agentId: agent.id, failure, msg: 'no valid decision from the LLM; handing over' });
     const decision: Decision =

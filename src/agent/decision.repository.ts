@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { textSafe, toJsonbSafe } from '../database/jsonb-safe.js';
+import type { ContextSnapshot } from './context-snapshot.js';
 import type { DecisionOutcome } from './decision.engine.js';
 
 @Injectable()
@@ -12,13 +13,13 @@ export class DecisionRepository {
    * Stores a decision with its audit trail; returns its id. The LLM's output is made fit for
    * PostgreSQL first: a model that echoes a NUL or half an emoji must not fail the turn.
    */
-  async insert(conversationId: string, session: number, o: DecisionOutcome, db: EntityManager = this.dataSource.manager): Promise<string> {
+  async insert(conversationId: string, session: number, o: DecisionOutcome, context: ContextSnapshot, db: EntityManager = this.dataSource.manager): Promise<string> {
     const d = o.decision;
     const rows: Array<{ id: string }> = await db.query(
       `INSERT INTO decisions (conversation_id, session, kind, action, message, topics, contact_attributes, confidence,
                               reason, handover_note, guardrails, failure, model, prompt_tokens, completion_tokens,
-                              cached_tokens, latency_ms, attempts, raw_output)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                              cached_tokens, latency_ms, attempts, raw_output, context, context_hash, prompt_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
        RETURNING id`,
       [
         conversationId,
@@ -40,6 +41,9 @@ export class DecisionRepository {
         Math.round(o.latencyMs),
         o.attempts,
         jsonb({ proposed: o.proposed, attempts: o.raw }),
+        jsonb(context),
+        o.contextHash,
+        o.promptHash,
       ],
     );
     return rows[0].id;

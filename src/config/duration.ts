@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
-/** Parses `250ms`, `1s`, `1.5m`, `2h` into milliseconds; anything else returns undefined. */
+/** Parses `250ms`, `1s`, `1.5m`, `2h`, `7d` into milliseconds; anything else returns undefined. */
 export function parseDuration(text: string): number | undefined {
   const match = PATTERN.exec(text.trim());
   if (!match) return undefined;
@@ -16,7 +16,7 @@ export const duration = () =>
     const text = String(value);
     const ms = typeof value === 'string' ? parseDuration(value) : undefined;
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use ms, s, m or h, like 500ms, 10s, 5m, 1h)` });
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use ms, s, m, h or d, like 500ms, 10s, 5m, 1h, 7d)` });
       return z.NEVER;
     }
     return ms;

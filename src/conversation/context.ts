@@ -1,3 +1,4 @@
+import type { IdentifiedContext } from '../agent/context-snapshot.js';
 import type { ConversationContext, TranscriptEntry } from '../agent/decision.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { Conversation, Message } from './conversation.types.js';
@@ -17,7 +18,7 @@ export function toEntry(m: Message): TranscriptEntry & { id: string } {
  * more contact messages than that are unanswered, so that every message the turn answers (and marks
  * handled) was seen by the LLM and by the human-request guardrail.
  */
-export function turnWindow(agent: AgentConfig, transcript: Message[]): Message[] {
+export function turnWindow<T extends Pick<Message, 'direction' | 'handledAt'>>(agent: AgentConfig, transcript: T[]): T[] {
   const pending = transcript.filter((m) => m.direction === 'inbound' && m.handledAt === null).slice(0, MAX_PENDING_PER_TURN);
   let start = Math.max(0, transcript.length - agent.limits.historyWindow);
   if (pending.length) start = Math.min(start, transcript.indexOf(pending[0]));
@@ -26,7 +27,7 @@ export function turnWindow(agent: AgentConfig, transcript: Message[]): Message[]
 }
 
 /** What the engine sees: the running summary plus the turn's window of recent messages. */
-export function contextFor(agent: AgentConfig, conversation: Conversation, transcript: Message[]): ConversationContext {
+export function contextFor(agent: AgentConfig, conversation: Conversation, transcript: Message[]): IdentifiedContext {
   return {
     mode: conversation.mode,
     language: conversation.language,

@@ -1,5 +1,5 @@
 import type { DecisionOutcome } from '../agent/decision.engine.js';
-import type { ConversationContext } from '../agent/decision.js';
+import type { ConversationContext, Decision } from '../agent/decision.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { ManipulateConversation } from '../inbox/inbox.schemas.js';
 import type { Conversation } from './conversation.types.js';
@@ -7,11 +7,16 @@ import type { CannedSend, Delivered } from './state-machine.js';
 
 type NoteWriter = (why: string, llmNote?: string) => string;
 
+/** What the contact reads after a decision: a handover without a message of its own sends the agent's. */
+export function contactMessage(agent: AgentConfig, d: Pick<Decision, 'action' | 'message'>): string {
+  return d.action === 'handover' ? d.message || agent.messages.handover : d.message;
+}
+
 /** One manipulate call carries the whole decision: message, topics, attributes, note and completion. */
 export function decisionCall(agent: AgentConfig, conversation: Conversation, outcome: DecisionOutcome, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
   const d = outcome.decision;
   const body: ManipulateConversation = {};
-  const message = d.action === 'handover' ? d.message || agent.messages.handover : d.message;
+  const message = contactMessage(agent, d);
   if (message) body.sendMessage = { text: message };
   if (d.topics.length) body.applyTopics = d.topics;
   // The platform never overwrites an attribute that has a value: send only the new ones.

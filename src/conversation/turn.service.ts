@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { snapshotOf } from '../agent/context-snapshot.js';
 import { DecisionEngine } from '../agent/decision.engine.js';
 import { DecisionRepository } from '../agent/decision.repository.js';
 import { planFold } from '../agent/memory.js';
@@ -123,7 +124,7 @@ export class TurnService {
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();
-      const decisionId = await this.decisions.insert(conversation.id, conversation.session, outcome, c.db);
+      const decisionId = await this.decisions.insert(conversation.id, conversation.session, outcome, snapshotOf(ctx), c.db);
       await c.markHandled(answered, decisionId);
       return this.actions.plan({ conversationId: conversation.id, session: conversation.session, decisionId, ...call }, c.db);
     });

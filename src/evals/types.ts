@@ -73,6 +73,8 @@ export interface CaseRun {
   usage: Usage;
   /** Estimated from the price table; null when the model has no price. */
   costUsd: number | null;
+  /** For a simulated case, what the contact simulator used (not in the agent's tokens or cost). */
+  contactUsage?: Usage;
   /** For a simulated case, the conversation as it went. */
   conversation?: Array<{ contact: string } | { agent: string; action: EvalAction }>;
 }
@@ -114,9 +116,13 @@ export interface Metrics {
   costUsd: number | null;
   /** Models that ran without a price in the table: their cost is not in costUsd. */
   unpricedModels: string[];
+  /** The judge's calls, priced from the table; null without a table, a judge, or a price for its model. */
+  judgeCostUsd?: number | null;
 }
 
 export interface ThresholdResult {
+  /** The case file whose thresholds these are, when a run covers several files. */
+  file?: string;
   name: keyof Thresholds;
   limit: number;
   actual: number | null;

@@ -1,0 +1,176 @@
+// `npm run eval -- [--agent <id>] [--cases <glob>] [--scripted] [--judge-model <m>] [--contact-model <m>]
+//                  [--concurrency N] [--repeat k] [--compare <report.json>] [--agents-file F] [--out DIR]`
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { DecisionEngine } from '../src/agent/decision.engine.js';
+import type { AgentConfig } from '../src/config/agents.schema.js';
+import { ConfigError } from '../src/config/config.error.js';
+import { loadCaseFiles, type LoadedCaseFile } from '../src/evals/case.loader.js';
+import { compareReports, readReport, type Comparison } from '../src/evals/compare.js';
+import { Judge } from '../src/evals/judge.js';
+import { checkThresholds, computeByAgent, computeByTag, computeMetrics } from '../src/evals/metrics.js';
+import { renderSummary, writeReport } from '../src/evals/report.js';
+import { runAll, type Job } from '../src/evals/runner.js';
+import { ContactSimulator } from '../src/evals/simulate.js';
+import type { EvalReport, ThresholdResult } from '../src/evals/types.js';
+import { agentsFilePath, readAgentsForTools, toolLlm } from './tool-support.js';
+
+export const EXIT = { ok: 0, thresholds: 1, usage: 64, config: 78, error: 70 } as const;
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** A progress bar goes here when it is a terminal. */
+  stream: NodeJS.WriteStream;
+}
+
+const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l), stream: process.stderr };
+
+export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = defaultIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        agent: { type: 'string', multiple: true },
+        cases: { type: 'string', multiple: true },
+        'agents-file': { type: 'string' },
+        scripted: { type: 'boolean', default: false },
+        'judge-model': { type: 'string' },
+        'contact-model': { type: 'string' },
+        concurrency: { type: 'string', default: '4' },
+        repeat: { type: 'string', default: '1' },
+        compare: { type: 'string' },
+        out: { type: 'string', default: 'eval-results' },
+        'skip-simulations': { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    io.err(`${(err as Error).message}\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const concurrency = positiveInt(values.concurrency, 'concurrency', 64);
+  const repeat = positiveInt(values.repeat, 'repeat', 20);
+  if (typeof concurrency === 'string' || typeof repeat === 'string') {
+    io.err(`${typeof concurrency === 'string' ? concurrency : repeat}\n${USAGE}`);
+    return EXIT.usage;
+  }
+
+  // Everything that can be wrong in the files is found before a single LLM call is paid for.
+  const agentsFile = agentsFilePath(values['agents-file'], env);
+  let agents: Map<string, AgentConfig>;
+  let pricing;
+  let files: LoadedCaseFile[];
+  let before: EvalReport | undefined;
+  try {
+    const parsed = readAgentsForTools(agentsFile);
+    agents = new Map(parsed.agents.map((a) => [a.id, a]));
+    pricing = parsed.pricing;
+    files = await loadCaseFiles(values.cases ?? ['evals/**/*.yaml']);
+    if (values.compare) before = readReport(values.compare);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      return EXIT.config;
+    }
+    io.err((err as Error).message);
+    return EXIT.config;
+  }
+  const wanted = values.agent;
+  if (wanted) files = files.filter((f) => wanted.includes(f.agent));
+  const problems = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}" is not in ${relative(process.cwd(), agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
+  if (wanted) for (const id of wanted) if (!agents.has(id)) problems.push(`no agent "${id}" in ${relative(process.cwd(), agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
+  if (problems.length) {
+    io.err(problems.join('\n'));
+    return EXIT.config;
+  }
+  if (files.length === 0) {
+    io.err(`no case file for ${wanted ? `agent ${wanted.join(', ')}` : 'any agent'} in ${(values.cases ?? ['evals/**/*.yaml']).join(', ')}`);
+    return EXIT.config;
+  }
+  if (!values.scripted && !env.OPENAI_API_KEY) {
+    io.err('OPENAI_API_KEY is not set: set it (and OPENAI_BASE_URL for another endpoint than OpenAI), or add --scripted to check the plumbing with the scripted LLM');
+    return EXIT.config;
+  }
+
+  const llm = await toolLlm(values.scripted, env);
+  try {
+    const judgeModel = values.scripted ? undefined : values['judge-model'];
+    const contactModel = values['contact-model'] ?? judgeModel;
+    // A simulation needs a second model playing the contact; the scripted LLM cannot play one.
+    const simulate = !values.scripted && !values['skip-simulations'];
+    const skipped = files.flatMap((f) => f.cases).filter((c) => c.simulate && !simulate);
+    const jobs: Job[] = files.flatMap((f) => f.cases.filter((c) => !c.simulate || simulate).flatMap((c) => Array.from({ length: repeat }, (_, r) => ({ case: c, repeat: r }))));
+    const engine = new DecisionEngine(llm.client);
+    const deps = {
+      engine,
+      agents,
+      prices: pricing,
+      judge: judgeModel ? new Judge(llm.client, judgeModel) : undefined,
+      simulator: simulate ? new ContactSimulator(llm.client, contactModel ?? [...agents.values()][0].llm.model) : undefined,
+    };
+
+    const startedAt = new Date();
+    io.out(`Evaluating ${jobs.length} run(s) of ${files.reduce((n, f) => n + f.cases.length, 0) - skipped.length} case(s) from ${files.length} file(s) · LLM: ${llm.label}${judgeModel ? ` · judge: ${judgeModel}` : ''}`);
+    if (skipped.length) io.out(`(${skipped.length} simulated case(s) not run: ${values.scripted ? 'the scripted LLM cannot play a contact' : '--skip-simulations'})`);
+    const bar = new SingleBar({ stream: io.stream, format: 'cases [{bar}] {value}/{total} · {failed} failed · {eta_formatted} left', hideCursor: true, noTTYOutput: false, clearOnComplete: true });
+    bar.start(jobs.length, 0, { failed: 0 });
+    let failed = 0;
+    const runs = await runAll(jobs, concurrency, deps, (run) => {
+      if (!run.passed) failed++;
+      bar.increment(1, { failed });
+    });
+    bar.stop();
+
+    const thresholds: ThresholdResult[] = files.flatMap((f) =>
+      checkThresholds(computeMetrics(runs.filter((r) => r.file === f.file)), f.thresholds).map((t) => ({ ...t, file: f.file })),
+    );
+    const report: EvalReport = {
+      info: {
+        kind: 'eval',
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        agents: [...new Set(files.map((f) => f.agent))],
+        agentsFile: relative(process.cwd(), agentsFile),
+        caseFiles: files.map((f) => f.file),
+        llm: llm.label,
+        scripted: llm.scripted,
+        judgeModel: judgeModel ?? null,
+        repeat,
+        concurrency,
+        // The scripted LLM proves the plumbing, not judgement: its scores must gate nothing.
+        gated: !llm.scripted,
+      },
+      metrics: computeMetrics(runs, pricing),
+      byAgent: computeByAgent(runs, pricing),
+      byTag: computeByTag(runs),
+      thresholds,
+      runs,
+    };
+    const comparison: Comparison | undefined = before ? compareReports(before, report) : undefined;
+    const dir = join(values.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+    writeReport(dir, report, comparison);
+    io.out(renderSummary(report, comparison));
+    io.out(`Report: ${join(dir, 'report.md')} (also report.json, results.jsonl)`);
+
+    const errors = runs.filter((r) => r.error);
+    if (errors.length) {
+      io.err(`${errors.length} run(s) could not be evaluated, e.g. ${errors[0].caseId}: ${errors[0].error}`);
+      return EXIT.error;
+    }
+    if (report.info.gated && thresholds.some((t) => !t.ok)) return EXIT.thresholds;
+    return EXIT.ok;
+  } finally {
+    await llm.stop();
+  }
+}
+
+function positiveInt(text: string, name: string, max: number): number | string {
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 1 && n <= max ? n : `--${name} must be a whole number from 1 to ${max}, not "${text}"`;
+}
+
+export const USAGE = `usage: npm run eval -- [--agent <id>] [--cases <glob>]… [--scripted] [--judge-model <model>] [--contact-model <model>]
+                       [--concurrency N] [--repeat k] [--compare <earlier report.json>] [--agents-file <file>] [--out <dir>] [--skip-simulations]`;

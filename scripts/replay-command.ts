@@ -1,0 +1,249 @@
+// `npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
+//                    [--database <url>] [--export-cases <file>] [--export changed|all] [--concurrency N] [--out DIR]`
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import pg from 'pg';
+import { DecisionEngine } from '../src/agent/decision.engine.js';
+import type { AgentConfig } from '../src/config/agents.schema.js';
+import { ConfigError } from '../src/config/config.error.js';
+import { parseDuration } from '../src/config/duration.js';
+import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { exportCases, renderReplayMarkdown, type ReplayReport } from '../src/evals/replay-report.js';
+import { replayTotals, replayTurn, storedMessages, storedTurns, type ReplayRow } from '../src/evals/replay.js';
+import { DEMO_AGENTS } from './demo-agents.js';
+import { EXIT, type Io } from './eval-command.js';
+import { agentsFilePath, parseAgentsForTools, readAgentsForTools, toolLlm } from './tool-support.js';
+
+/** Where `npm run demo` leaves its conversations (scripts/demo.ts). */
+export const DEMO_DATABASE = 'inbox_va_bridge_demo';
+
+const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l), stream: process.stderr };
+
+export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = defaultIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        agent: { type: 'string' },
+        since: { type: 'string', default: '7d' },
+        limit: { type: 'string', default: '200' },
+        'agents-file': { type: 'string' },
+        database: { type: 'string' },
+        scripted: { type: 'boolean', default: false },
+        'export-cases': { type: 'string' },
+        export: { type: 'string', default: 'changed' },
+        concurrency: { type: 'string', default: '4' },
+        out: { type: 'string', default: 'eval-results' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    io.err(`${(err as Error).message}\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const sinceMs = parseDuration(values.since);
+  const limit = Number(values.limit);
+  const concurrency = Number(values.concurrency);
+  const problems = [
+    !values.agent && '--agent is required',
+    sinceMs === undefined && `--since must be a duration like 7d, 12h or 30m, not "${values.since}"`,
+    !(Number.isInteger(limit) && limit >= 1 && limit <= 100_000) && `--limit must be a whole number from 1 to 100000, not "${values.limit}"`,
+    !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64) && `--concurrency must be a whole number from 1 to 64, not "${values.concurrency}"`,
+    !['changed', 'all'].includes(values.export) && `--export must be "changed" or "all", not "${values.export}"`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length) {
+    io.err(`${problems.join('\n')}\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const agentId = values.agent!;
+  const since = new Date(Date.now() - sinceMs!);
+
+  const explicitDb = values.database ?? env.DATABASE_URL;
+  const chosen = await chooseDatabase(explicitDb, agentId, since, limit, io);
+  if (!chosen) return EXIT.config;
+  const { db, url: databaseUrl, usingDemo, found } = chosen;
+  try {
+    // The agents file the turns are decided with again: the edited one, else the current one
+    // (for the demo's database, the demo's own agents unless another file is named).
+    let agent: AgentConfig | undefined;
+    let pricing;
+    let agentsFile: string;
+    try {
+      const file =
+        usingDemo && !values['agents-file']
+          ? { ...parseAgentsForTools(DEMO_AGENTS, 'demo agents (scripts/demo-agents.ts)'), path: 'demo agents (scripts/demo-agents.ts)' }
+          : { ...readAgentsForTools(agentsFilePath(values['agents-file'], env)), path: relative(process.cwd(), agentsFilePath(values['agents-file'], env)) };
+      agent = file.agents.find((a) => a.id === agentId);
+      pricing = file.pricing;
+      agentsFile = file.path;
+      if (!agent) {
+        io.err(`no agent "${agentId}" in ${file.path} (it has: ${file.agents.map((a) => a.id).join(', ')})`);
+        return EXIT.config;
+      }
+    } catch (err) {
+      io.err(err instanceof ConfigError ? err.message : String(err));
+      return EXIT.config;
+    }
+
+    if (found.turns.length === 0) {
+      io.out(
+        found.withoutSnapshot
+          ? `${found.withoutSnapshot} turn(s) of ${agentId} since ${since.toISOString()}, all taken before contexts were stored: nothing to replay.`
+          : `No turn of ${agentId} since ${since.toISOString()} in ${redact(databaseUrl)}. Run npm run demo first, or name a database with --database.`,
+      );
+      return EXIT.ok;
+    }
+
+    const scripted = values.scripted || !env.OPENAI_API_KEY;
+    if (scripted && !values.scripted) io.out('(OPENAI_API_KEY is not set: deciding with the scripted LLM. Set it, with OPENAI_BASE_URL, to replay against your model.)');
+    const llm = await toolLlm(scripted, env);
+    try {
+      const engine = new DecisionEngine(llm.client);
+      const messages = await storedMessages(db, [...new Set(found.turns.flatMap((t) => t.context!.messages.map((m) => m.id)))]);
+      const startedAt = new Date();
+      io.out(`Replaying ${found.turns.length} turn(s) of ${agentId} with ${agentsFile} · LLM: ${llm.label}`);
+      const bar = new SingleBar({ stream: io.stream, format: 'turns [{bar}] {value}/{total} · {changed} changed · {eta_formatted} left', hideCursor: true, clearOnComplete: true });
+      bar.start(found.turns.length, 0, { changed: 0 });
+      const rows: ReplayRow[] = new Array(found.turns.length);
+      let next = 0;
+      let changed = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, found.turns.length) }, async () => {
+          while (next < found.turns.length) {
+            const i = next++;
+            rows[i] = await replayTurn(engine, agent, found.turns[i], messages, pricing);
+            if (rows[i].changes.length) changed++;
+            bar.increment(1, { changed });
+          }
+        }),
+      );
+      bar.stop();
+
+      const totals = replayTotals(rows, found.withoutSnapshot);
+      const report: ReplayReport = {
+        info: {
+          kind: 'replay',
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          agents: [agentId],
+          agentsFile,
+          caseFiles: [],
+          llm: llm.label,
+          scripted: llm.scripted,
+          judgeModel: null,
+          repeat: 1,
+          concurrency,
+          gated: false,
+          database: redact(databaseUrl),
+          since: since.toISOString(),
+          limit,
+        },
+        totals,
+        rows: rows.map(({ context: _context, ...row }) => row),
+      };
+      const dir = join(values.out, `${startedAt.toISOString().replace(/[:.]/g, '-')}-replay`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'report.md'), renderReplayMarkdown(report));
+      writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      writeFileSync(join(dir, 'results.jsonl'), report.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+      io.out(
+        [
+          `${totals.replayed} of ${totals.turns} turn(s) decided again; context rebuilt exactly for ${totals.exact}${totals.withoutSnapshot ? ` (${totals.withoutSnapshot} predate stored contexts)` : ''}.`,
+          `Action changed: ${totals.actionChanged}${Object.keys(totals.transitions).length ? ` (${Object.entries(totals.transitions).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''} · topics changed: ${totals.topicsChanged} · attributes changed: ${totals.attributesChanged}`,
+          ...rows
+            .filter((r) => r.changes.includes('action'))
+            .slice(0, 10)
+            .map((r) => `  ${r.inboxConversationId} decision ${r.decisionId}: ${r.then.action} → ${r.now!.action} · then: ${clip(r.then.reason)} · now: ${clip(r.now!.reason)}`),
+          `Report: ${join(dir, 'report.md')} (also report.json, results.jsonl)`,
+        ].join('\n'),
+      );
+
+      if (values['export-cases']) {
+        const chosen = rows.filter((r) => r.now && (values.export === 'all' || r.changes.length > 0));
+        const { yaml, exported, left } = exportCases(agentId, chosen, startedAt.toISOString().slice(0, 10));
+        if (exported === 0) {
+          io.out(`No turn to export (--export ${values.export}${values.export === 'changed' ? ': nothing changed; use --export all' : ''}).`);
+        } else {
+          mkdirSync(dirname(values['export-cases']), { recursive: true });
+          writeFileSync(values['export-cases'], yaml);
+          io.out(`Exported ${exported} case(s) to ${values['export-cases']}: the expectations are what the agent decided then; correct them.${left.length ? ` Left out: ${left.join('; ')}` : ''}`);
+        }
+      }
+      return EXIT.ok;
+    } finally {
+      await llm.stop();
+    }
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The named database; with none named, the default one, or else the one `npm run demo` left its
+ * conversations in, when the default has no turn of this agent (or does not exist).
+ */
+async function chooseDatabase(explicit: string | undefined, agentId: string, since: Date, limit: number, io: Io) {
+  const url = explicit || DEFAULT_DATABASE_URL;
+  const turnsIn = async (db: pg.Client, quiet: boolean) => {
+    try {
+      return await storedTurns(db, agentId, since, limit);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (!quiet) io.err(code === '42P01' ? `${redact(url)} has no decisions table: it is not a bridge database (the bridge migrates it when it starts)` : `cannot read the turns: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  const db = await connectReadOnly(url, io, !explicit);
+  const found = db ? await turnsIn(db, !explicit) : undefined;
+  if (explicit || (found && found.turns.length + found.withoutSnapshot > 0)) {
+    if (db && found) return { db, url, usingDemo: false, found };
+    await db?.end().catch(() => undefined);
+    return undefined;
+  }
+
+  const demo = new URL(url);
+  demo.pathname = `/${DEMO_DATABASE}`;
+  const demoDb = await connectReadOnly(demo.toString(), io, true);
+  const demoFound = demoDb ? await turnsIn(demoDb, true) : undefined;
+  if (demoDb && demoFound && demoFound.turns.length + demoFound.withoutSnapshot > 0) {
+    await db?.end().catch(() => undefined);
+    io.out(`(no turns of ${agentId} in ${redact(url)}; replaying the ones npm run demo left in ${DEMO_DATABASE}. Name another with --database or DATABASE_URL.)`);
+    return { db: demoDb, url: demo.toString(), usingDemo: true, found: demoFound };
+  }
+  await demoDb?.end().catch(() => undefined);
+  if (db && found) return { db, url, usingDemo: false, found };
+  io.err(`cannot read the database at ${redact(url)}, and npm run demo has left none to replay; name one with --database or DATABASE_URL`);
+  return undefined;
+}
+
+/** A connection that refuses every write: replay reads the conversation tables and nothing else. */
+async function connectReadOnly(url: string, io: Io, quiet = false): Promise<pg.Client | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, options: '-c default_transaction_read_only=on' });
+  try {
+    await client.connect();
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    if (!quiet) io.err(`cannot read the database at ${redact(url)}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+const clip = (text: string, max = 80) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+export const USAGE = `usage: npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
+                         [--database <url>] [--export-cases <file.yaml>] [--export changed|all] [--concurrency N] [--out <dir>]`;

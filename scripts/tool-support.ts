@@ -1,0 +1,63 @@
+// What the command-line tools (chat, eval, replay) share: which agents file, secrets they do not
+// need, and an LLM (the scripted stand-in or the configured endpoint).
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readAgentsFile, parseAgentsFile, type AgentsFile } from '../src/config/agents.loader.js';
+import { parseEnv, type Env } from '../src/config/env.schema.js';
+import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';
+import type { LlmClient } from '../src/llm/llm.client.js';
+import { FakeLlm } from '../test/fakes/fake-llm.js';
+import { scriptedAnswer } from './scripted-llm.js';
+
+/** `--agents-file`, else AGENTS_FILE, else agents.yaml when there is one, else the example. */
+export function agentsFilePath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(explicit ?? env.AGENTS_FILE ?? (existsSync('agents.yaml') ? 'agents.yaml' : 'agents.example.yaml'));
+}
+
+/** These tools never receive a webhook: a missing secret gets a placeholder rather than an error. */
+export const placeholderSecrets = (env: NodeJS.ProcessEnv = process.env) => new Proxy(env, { get: (e, key: string) => e[key] ?? '00' });
+
+export function readAgentsForTools(path: string): AgentsFile {
+  return readAgentsFile(path, placeholderSecrets());
+}
+
+export function parseAgentsForTools(source: string, name: string): AgentsFile {
+  return parseAgentsFile(source, placeholderSecrets(), name);
+}
+
+export interface ToolLlm {
+  client: LlmClient;
+  env: Env;
+  /** For the report header: where decisions come from. */
+  label: string;
+  scripted: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * The scripted LLM (a keyword matcher behind a real OpenAI-compatible HTTP server, so the SDK path
+ * is the production one) or OPENAI_BASE_URL with OPENAI_API_KEY.
+ */
+export async function toolLlm(scripted: boolean, env: NodeJS.ProcessEnv = process.env): Promise<ToolLlm> {
+  let fake: FakeLlm | undefined;
+  let baseUrl = env.OPENAI_BASE_URL;
+  if (scripted) {
+    fake = new FakeLlm().respondWith(scriptedAnswer);
+    baseUrl = await fake.start();
+  }
+  const parsed = parseEnv({
+    INBOX_CLIENT_ID: '-',
+    INBOX_CLIENT_SECRET: '-',
+    INBOX_ORGANIZATION_ID: '-',
+    ...env,
+    OPENAI_BASE_URL: baseUrl,
+    OPENAI_API_KEY: scripted ? 'scripted' : env.OPENAI_API_KEY,
+  });
+  return {
+    client: new OpenAiLlmClient(parsed),
+    env: parsed,
+    label: scripted ? 'scripted (keyword matcher, no API key)' : parsed.OPENAI_BASE_URL,
+    scripted,
+    stop: async () => fake?.stop(),
+  };
+}

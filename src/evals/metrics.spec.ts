@@ -1,0 +1,242 @@
+import type { CaseExpect } from './case.schema.js';
+import { checkThresholds, computeByAgent, computeByTag, computeMetrics, percentile } from './metrics.js';
+import { checkRun } from './score.js';
+import type { CaseRun, Decided, JudgeVerdict, Metrics } from './types.js';
+
+interface RunSpec {
+  id: string;
+  expect: CaseExpect;
+  decided?: Partial<Decided>;
+  extra?: Partial<CaseRun>;
+}
+
+/** A run whose checks come from the real checkRun, so the fixture cannot disagree with the scorer. */
+function run({ id, expect, decided = {}, extra = {} }: RunSpec): CaseRun {
+  const d: Decided = { action: 'reply', message: '', topics: [], attributes: {}, confidence: 0.9, reason: 'r', handoverNote: '', ...decided };
+  const { checks, passed } = checkRun(expect, d);
+  return {
+    caseId: id,
+    file: 'cases/acme.yaml',
+    line: 10,
+    agentId: 'acme',
+    tags: [],
+    language: 'en',
+    repeat: 0,
+    kind: 'turn',
+    expect,
+    decided: d,
+    proposed: null,
+    outOfPolicy: { topics: [], attributes: [], guardrails: [] },
+    failure: null,
+    error: null,
+    checks,
+    passed,
+    judge: null,
+    model: 'gpt-4.1-mini',
+    latencyMs: 100,
+    usage: { promptTokens: 1000, completionTokens: 100, cachedTokens: 200 },
+    costUsd: 0.001,
+    ...extra,
+  };
+}
+
+const judged = (status: 'pass' | 'fail', promptTokens: number, completionTokens: number): JudgeVerdict => ({
+  status,
+  reason: `judge says ${status}`,
+  model: 'judge-1',
+  usage: { promptTokens, completionTokens, cachedTokens: 0 },
+  latencyMs: 50,
+});
+
+const LOW_CONFIDENCE = 'confidence 0.4 is under 0.6';
+
+/*
+ * Ten runs, one per case. Expected (row) → decided (column):
+ *   reply:    c1 reply, c2 reply, c3 handover
+ *   resolve:  c4 resolve, c5 reply, c10 handover (c10 accepts resolve or reply: charged to resolve)
+ *   handover: c6, c7, c9 handover (c9 accepts reply or handover: a hit), c8 reply
+ * Passed: c1, c4, c6, c9.
+ */
+const TEN: CaseRun[] = [
+  run({ id: 'c1', expect: { action: 'reply', topics: ['Billing'] }, decided: { topics: ['billing'], attributes: { order_number: 'Q' } }, extra: { tags: ['billing', 'en'], judge: judged('pass', 100, 10) } }),
+  run({ id: 'c2', expect: { action: 'reply', topics: ['Billing', 'Shipping'] }, decided: { topics: ['Billing'] }, extra: { tags: ['billing'], judge: judged('fail', 200, 20) } }),
+  run({
+    id: 'c3',
+    expect: { action: 'reply', attributes: { email: 'x@y.z' } },
+    decided: { action: 'handover' },
+    extra: {
+      failure: 'the LLM answered invalid JSON twice',
+      outOfPolicy: { topics: ['VIP'], attributes: [], guardrails: ['dropped topics outside the allow-list: VIP', LOW_CONFIDENCE] },
+      judge: { status: 'skipped', reason: 'no judge model' },
+    },
+  }),
+  run({
+    id: 'c4',
+    expect: { action: 'resolve', topics: [], messageIncludes: ['refund'], messageExcludes: ['sorry'] },
+    decided: { action: 'resolve', message: 'Refund done.' },
+    extra: { judge: { status: 'error', reason: 'timeout' } },
+  }),
+  run({ id: 'c5', expect: { action: 'resolve', messageExcludes: ['guarantee'] }, decided: { message: 'We guarantee it.' } }),
+  run({ id: 'c6', expect: { action: 'handover', attributes: { order_number: 'A-1', iban: null } }, decided: { action: 'handover', attributes: { order_number: 'a-1 ' } }, extra: { tags: ['handover'] } }),
+  run({ id: 'c7', expect: { action: 'handover', attributes: { order_number: 'A-2' } }, decided: { action: 'handover', attributes: { order_number: 'A-3' } }, extra: { tags: ['handover'] } }),
+  run({ id: 'c8', expect: { action: 'handover', attributes: { order_number: null } }, decided: { attributes: { order_number: 'X' } }, extra: { tags: ['handover'] } }),
+  run({ id: 'c9', expect: { action: ['reply', 'handover'], attributes: { email: 'a@b.c' } }, decided: { action: 'handover', attributes: { email: 'A@B.C', order_number: 'Z' } } }),
+  run({
+    id: 'c10',
+    expect: { action: ['resolve', 'reply'] },
+    decided: { action: 'handover' },
+    extra: {
+      model: 'mystery',
+      costUsd: null,
+      outOfPolicy: { topics: [], attributes: ['iban'], guardrails: ['dropped attribute outside the configured keys: iban', LOW_CONFIDENCE] },
+    },
+  }),
+].map((r, i) => ({ ...r, latencyMs: (i + 1) * 100 }));
+
+describe(computeMetrics.name, () => {
+  const sut = computeMetrics(TEN, { 'judge-1': { input: 1, output: 10 } });
+
+  it('builds the confusion matrix, a hit on the diagonal when the decided action is acceptable', () => {
+    expect(sut.confusion).toEqual({
+      reply: { reply: 2, resolve: 0, handover: 1 },
+      resolve: { reply: 1, resolve: 1, handover: 1 },
+      handover: { reply: 1, resolve: 0, handover: 3 },
+    });
+  });
+
+  it('gives precision by column, recall and support by row', () => {
+    expect(sut.perAction.reply).toEqual({ precision: 2 / 4, recall: 2 / 3, support: 3 });
+    expect(sut.perAction.resolve).toEqual({ precision: 1, recall: 1 / 3, support: 3 });
+    expect(sut.perAction.handover).toEqual({ precision: 3 / 5, recall: 3 / 4, support: 4 });
+  });
+
+  it('measures action accuracy, handover recall over handover-only cases, and topic accuracy', () => {
+    expect(sut.actionAccuracy).toBe(0.6);
+    // c6, c7 and c8 accept only handover; c9 also accepts reply and is not counted.
+    expect(sut.handoverRecall).toBe(2 / 3);
+    // c1 right, c2 missing Shipping, c4 expects no topic and got none.
+    expect(sut.topicAccuracy).toBe(2 / 3);
+  });
+
+  it('counts attribute hits, wrong or unwanted values, and misses per key', () => {
+    expect(sut.attributes).toEqual({
+      // c9 right; c3 missed it.
+      email: { tp: 1, fp: 0, fn: 1, precision: 1, recall: 0.5 },
+      // c6 right; c7 wrong (fp and fn); c8 set where null was expected; c9 set where not mentioned. c1 lists no attributes: not counted.
+      order_number: { tp: 1, fp: 3, fn: 1, precision: 0.25, recall: 0.5 },
+    });
+  });
+
+  it('counts each message substring as one check', () => {
+    expect(sut.messageChecks).toEqual({ passed: 2, total: 3 });
+  });
+
+  it('counts the pass rate over runs and cases', () => {
+    expect(sut).toMatchObject({ runs: 10, cases: 10, passed: 4, passRate: 0.4, passAllK: 0.4, repeat: 1, flaky: [], errors: 0, llmFailures: 1 });
+  });
+
+  it('sums out-of-policy proposals without counting a refused topic twice, and ranks the guardrails', () => {
+    expect(sut.outOfPolicy).toEqual({ total: 4, topics: 1, attributes: 1, guardrails: 4, runsWithAny: 2 });
+    expect(sut.guardrailsFired).toEqual([
+      { guardrail: LOW_CONFIDENCE, count: 2 },
+      { guardrail: 'dropped attribute outside the configured keys: iban', count: 1 },
+      { guardrail: 'dropped topics outside the allow-list: VIP', count: 1 },
+    ]);
+  });
+
+  it('takes nearest-rank latency percentiles, sums tokens and the priced costs, and names the unpriced model', () => {
+    expect(sut.latencyMs).toEqual({ p50: 500, p95: 1000, max: 1000 });
+    expect(sut.tokens).toEqual({ promptTokens: 10_000, completionTokens: 1000, cachedTokens: 2000 });
+    expect(sut.costUsd).toBeCloseTo(0.009, 12);
+    expect(sut.unpricedModels).toEqual(['mystery']);
+  });
+
+  it('counts the judge apart, with its tokens and cost', () => {
+    expect(sut.judge).toEqual({ judged: 2, passed: 1, failed: 1, skipped: 1, errors: 1 });
+    expect(sut.judgeTokens).toEqual({ promptTokens: 300, completionTokens: 30, cachedTokens: 0 });
+    expect(sut.judgeCostUsd).toBeCloseTo((300 * 1 + 30 * 10) / 1e6, 15);
+    expect(computeMetrics(TEN).judgeCostUsd).toBeNull();
+  });
+
+  it('leaves an eval error out of the matrix and the rates but counts it as a failed run', () => {
+    const error = run({ id: 'c11', expect: { action: 'handover' }, decided: { action: 'handover' }, extra: { error: 'no agent "x"', model: '', costUsd: null, latencyMs: 0, usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 } } });
+    const withError = computeMetrics([...TEN, error]);
+    expect(withError).toMatchObject({ runs: 11, cases: 11, passed: 4, errors: 1, actionAccuracy: 0.6, handoverRecall: 2 / 3 });
+    expect(withError.passRate).toBe(4 / 11);
+    expect(withError.confusion).toEqual(sut.confusion);
+    expect(withError.latencyMs).toEqual(sut.latencyMs);
+    expect(withError.unpricedModels).toEqual(['mystery']);
+  });
+
+  it('is all nulls and zeros over no run', () => {
+    const empty = computeMetrics([]);
+    expect(empty).toMatchObject({ runs: 0, cases: 0, passRate: null, passAllK: null, repeat: 0, actionAccuracy: null, handoverRecall: null, costUsd: null });
+    expect(empty.latencyMs).toEqual({ p50: null, p95: null, max: null });
+    expect(empty.perAction.reply).toEqual({ precision: null, recall: null, support: 0 });
+  });
+});
+
+describe('repeated runs', () => {
+  const rep = (id: string, repeat: number, ok: boolean, agentId = 'acme') =>
+    run({ id, expect: { action: 'reply' }, decided: { action: ok ? 'reply' : 'handover' }, extra: { repeat, agentId } });
+
+  it('computes pass^k over cases and lists the flaky ones', () => {
+    const sut = computeMetrics([rep('a', 0, true), rep('a', 1, false), rep('b', 0, true), rep('b', 1, true), rep('c', 0, false), rep('c', 1, false)]);
+    expect(sut).toMatchObject({ runs: 6, cases: 3, passed: 3, passRate: 0.5, passAllK: 1 / 3, repeat: 2, flaky: ['acme/a'] });
+  });
+
+  it('scopes a case id to its agent', () => {
+    const sut = computeMetrics([rep('a', 0, true, 'acme'), rep('a', 0, false, 'globex')]);
+    expect(sut).toMatchObject({ cases: 2, passAllK: 0.5, flaky: [] });
+  });
+});
+
+describe(computeByTag.name, () => {
+  it('counts runs and passes under each of a run’s tags', () => {
+    expect(computeByTag(TEN)).toEqual({ billing: { runs: 2, passed: 1 }, en: { runs: 1, passed: 1 }, handover: { runs: 3, passed: 1 } });
+  });
+});
+
+describe(computeByAgent.name, () => {
+  it('computes the metrics of each agent apart', () => {
+    const sut = computeByAgent([...TEN.slice(0, 4), ...TEN.slice(4).map((r) => ({ ...r, agentId: 'globex' }))]);
+    expect(Object.keys(sut)).toEqual(['acme', 'globex']);
+    expect(sut.acme).toMatchObject({ runs: 4, passed: 2 });
+    expect(sut.globex).toMatchObject({ runs: 6, passed: 2, handoverRecall: 2 / 3 });
+  });
+});
+
+describe(checkThresholds.name, () => {
+  const metrics = computeMetrics(TEN);
+
+  it('checks minimums and the out-of-policy maximum, only those set, in a fixed order', () => {
+    expect(checkThresholds(metrics, { maxOutOfPolicy: 3, passRate: 0.4, topicAccuracy: 0.5, actionAccuracy: 0.7, handoverRecall: 0.6 })).toEqual([
+      { name: 'handoverRecall', limit: 0.6, actual: 2 / 3, ok: true },
+      { name: 'actionAccuracy', limit: 0.7, actual: 0.6, ok: false },
+      { name: 'topicAccuracy', limit: 0.5, actual: 2 / 3, ok: true },
+      { name: 'passRate', limit: 0.4, actual: 0.4, ok: true },
+      { name: 'maxOutOfPolicy', limit: 3, actual: 4, ok: false },
+    ]);
+    expect(checkThresholds(metrics, { maxOutOfPolicy: 4 })).toEqual([{ name: 'maxOutOfPolicy', limit: 4, actual: 4, ok: true }]);
+    expect(checkThresholds(metrics, {})).toEqual([]);
+  });
+
+  it('meets a minimum with nothing to measure', () => {
+    const noTopics: Metrics = { ...metrics, topicAccuracy: null };
+    expect(checkThresholds(noTopics, { topicAccuracy: 0.9 })).toEqual([{ name: 'topicAccuracy', limit: 0.9, actual: null, ok: true }]);
+  });
+
+  it('does not fail a minimum on a rounding error', () => {
+    expect(checkThresholds({ ...metrics, passRate: 0.7 - 1e-15 }, { passRate: 0.7 })[0].ok).toBe(true);
+  });
+});
+
+describe(percentile.name, () => {
+  it('takes the nearest rank', () => {
+    const values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+    expect(percentile(values, 50)).toBe(10);
+    expect(percentile(values, 95)).toBe(19);
+    expect(percentile([7], 95)).toBe(7);
+    expect(percentile([], 50)).toBeNull();
+  });
+});

@@ -1,0 +1,261 @@
+import { ACTIONS, acceptedActions, type EvalAction, type Thresholds } from './case.schema.js';
+import { attributeValue, costOf, normalize, outOfPolicyCount } from './score.js';
+import type { ActionStats, CaseRun, JudgeVerdict, Metrics, PriceTable, ThresholdResult, Usage } from './types.js';
+
+/*
+ * Definitions, for every report:
+ *
+ * - A run with `error` set (the eval could not run the case) counts in `runs`, `errors` and `cases`
+ *   and as not passed; it is left out of every other count (matrix, accuracies, attributes, message
+ *   checks, out-of-policy, latency), since the agent never decided anything. Its tokens and cost,
+ *   if any, still count: they were spent.
+ * - Rates are null when there was nothing to count; a threshold treats null as met (see checkThresholds).
+ */
+
+/** Where a run is counted in the confusion matrix: [row, column]. */
+export function matrixCell(run: CaseRun): [expected: EvalAction, decided: EvalAction] {
+  const accepted = acceptedActions(run.expect);
+  const decided = run.decided.action;
+  // A case accepting several actions expects whichever the agent chose, if it chose one of them:
+  // a hit on the diagonal. A miss is charged to the first accepted action, the case's preferred one.
+  return [accepted.includes(decided) ? decided : accepted[0], decided];
+}
+
+/** The key that scopes a case id to its agent, as flaky cases and comparisons name it. */
+export function caseKey(run: Pick<CaseRun, 'agentId' | 'caseId'>): string {
+  return `${run.agentId}/${run.caseId}`;
+}
+
+/**
+ * Every aggregate of a report, as the `Metrics` interface describes it:
+ *
+ * - passRate: passed runs / all runs. passAllK: cases whose every run passed / cases (τ-bench's
+ *   pass^k). cases: distinct agent + case id. repeat: the most runs of one case. flaky: cases
+ *   with some runs passed and some failed, as "agent/case".
+ * - confusion: rows are the expected action, columns the decided one (see matrixCell).
+ *   perAction: precision = diagonal / column sum, recall = diagonal / row sum, support = row sum.
+ * - actionAccuracy: runs whose action check passed / runs. handoverRecall: of the runs whose only
+ *   acceptable action is handover, the share that handed over. topicAccuracy: over the runs whose
+ *   case lists topics.
+ * - attributes, per key, over the runs whose case lists attributes: tp = the expected value was
+ *   set; fn = an expected value was missing or different; fp = the agent set a value the case did
+ *   not want (a different value, a key expected null, or a key the case does not mention). A wrong
+ *   value is thus both a fn and a fp.
+ * - messageChecks: each messageIncludes and messageExcludes substring is one check.
+ * - outOfPolicy: refused topics, refused attribute names and guardrails fired, each summed; total
+ *   counts a guardrail that only reports a refused topic or attribute once (see outOfPolicyCount).
+ * - latencyMs: nearest-rank percentiles. tokens: the agent's LLM calls; judgeTokens: the judge's.
+ * - costUsd: the sum of the runs' estimates; null only when no run was priced; unpricedModels
+ *   names the models whose runs are not in it. judgeCostUsd: the judge's calls, priced from
+ *   `prices` when given.
+ */
+export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): Metrics {
+  const decided = runs.filter((r) => !r.error);
+
+  const byCase = new Map<string, boolean[]>();
+  for (const run of runs) byCase.set(caseKey(run), [...(byCase.get(caseKey(run)) ?? []), passedRun(run)]);
+  const caseResults = [...byCase.values()];
+  const passed = runs.filter(passedRun).length;
+
+  const confusion = emptyMatrix();
+  for (const run of decided) {
+    const [row, column] = matrixCell(run);
+    confusion[row][column] += 1;
+  }
+
+  const handoverOnly = decided.filter((r) => {
+    const accepted = new Set(acceptedActions(r.expect));
+    return accepted.size === 1 && accepted.has('handover');
+  });
+  const withTopics = decided.filter((r) => r.expect.topics);
+
+  let messageTotal = 0;
+  let messageFailed = 0;
+  for (const run of decided) {
+    messageTotal += (run.expect.messageIncludes?.length ?? 0) + (run.expect.messageExcludes?.length ?? 0);
+    messageFailed += (run.checks.missingIncludes?.length ?? 0) + (run.checks.presentExcludes?.length ?? 0);
+  }
+
+  const judged = runs.map((r) => r.judge).filter((j) => j !== null);
+  const judgeCalls = judged.filter((j): j is Extract<JudgeVerdict, { status: 'pass' | 'fail' }> => j.status === 'pass' || j.status === 'fail');
+  const priced = runs.filter((r) => r.costUsd !== null);
+  const latencies = decided.map((r) => r.latencyMs).sort((a, b) => a - b);
+
+  return {
+    runs: runs.length,
+    cases: byCase.size,
+    passed,
+    passRate: ratio(passed, runs.length),
+    passAllK: ratio(caseResults.filter((results) => results.every(Boolean)).length, caseResults.length),
+    repeat: runs.length ? Math.max(...runs.map((r) => r.repeat)) + 1 : 0,
+    flaky: [...byCase].filter(([, results]) => results.some(Boolean) && !results.every(Boolean)).map(([key]) => key),
+    actionAccuracy: ratio(decided.filter((r) => r.checks.action).length, decided.length),
+    confusion,
+    perAction: perAction(confusion),
+    handoverRecall: ratio(handoverOnly.filter((r) => r.decided.action === 'handover').length, handoverOnly.length),
+    topicAccuracy: ratio(withTopics.filter((r) => r.checks.topics === true).length, withTopics.length),
+    attributes: attributeStats(decided),
+    messageChecks: { passed: messageTotal - messageFailed, total: messageTotal },
+    outOfPolicy: {
+      total: sum(decided.map((r) => outOfPolicyCount(r.outOfPolicy))),
+      topics: sum(decided.map((r) => r.outOfPolicy.topics.length)),
+      attributes: sum(decided.map((r) => r.outOfPolicy.attributes.length)),
+      guardrails: sum(decided.map((r) => r.outOfPolicy.guardrails.length)),
+      runsWithAny: decided.filter((r) => r.outOfPolicy.topics.length + r.outOfPolicy.attributes.length + r.outOfPolicy.guardrails.length > 0)
+        .length,
+    },
+    guardrailsFired: rank(decided.flatMap((r) => r.outOfPolicy.guardrails)),
+    llmFailures: decided.filter((r) => r.failure !== null).length,
+    errors: runs.length - decided.length,
+    judge: {
+      judged: judgeCalls.length,
+      passed: judged.filter((j) => j.status === 'pass').length,
+      failed: judged.filter((j) => j.status === 'fail').length,
+      skipped: judged.filter((j) => j.status === 'skipped').length,
+      errors: judged.filter((j) => j.status === 'error').length,
+    },
+    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: latencies.at(-1) ?? null },
+    tokens: sumUsage(runs.map((r) => r.usage)),
+    judgeTokens: sumUsage(judgeCalls.map((j) => j.usage)),
+    costUsd: priced.length ? sum(priced.map((r) => r.costUsd ?? 0)) : null,
+    // An eval error before any LLM call has no cost to miss: its model is not "unpriced".
+    unpricedModels: [...new Set(runs.filter((r) => r.costUsd === null && !(r.error && !usedTokens(r.usage))).map((r) => r.model))].sort(),
+    judgeCostUsd: prices ? pricedSum(judgeCalls.map((j) => costOf(j.model, j.usage, prices))) : null,
+  };
+}
+
+/** Metrics per agent id, for a run over several agents. */
+export function computeByAgent(runs: readonly CaseRun[], prices?: PriceTable): Record<string, Metrics> {
+  const agents = [...new Set(runs.map((r) => r.agentId))].sort();
+  return Object.fromEntries(agents.map((id) => [id, computeMetrics(runs.filter((r) => r.agentId === id), prices)]));
+}
+
+/** Runs and passed runs per tag, tags sorted; a run with several tags counts under each. */
+export function computeByTag(runs: readonly CaseRun[]): Record<string, { runs: number; passed: number }> {
+  const tags = [...new Set(runs.flatMap((r) => r.tags))].sort();
+  return Object.fromEntries(
+    tags.map((tag) => {
+      const tagged = runs.filter((r) => r.tags.includes(tag));
+      return [tag, { runs: tagged.length, passed: tagged.filter(passedRun).length }];
+    }),
+  );
+}
+
+// Rates are divisions: 0.7 * 30 / 30 must not fail a 0.7 minimum by a rounding error.
+const EPSILON = 1e-9;
+
+/**
+ * The case file's thresholds against the metrics of its runs, in a fixed order, only the ones set.
+ * handoverRecall, actionAccuracy, topicAccuracy and passRate are minimums; maxOutOfPolicy is a
+ * maximum on metrics.outOfPolicy.total. A rate that is null had nothing to measure (no case must
+ * hand over, no case lists topics…) and meets its minimum: a threshold cannot fail on cases the
+ * file does not have.
+ */
+export function checkThresholds(metrics: Metrics, thresholds: Thresholds): ThresholdResult[] {
+  const results: ThresholdResult[] = [];
+  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy' | 'passRate') => {
+    const limit = thresholds[name];
+    if (limit === undefined) return;
+    const actual = metrics[name];
+    results.push({ name, limit, actual, ok: actual === null || actual >= limit - EPSILON });
+  };
+  minimum('handoverRecall');
+  minimum('actionAccuracy');
+  minimum('topicAccuracy');
+  minimum('passRate');
+  if (thresholds.maxOutOfPolicy !== undefined) {
+    const actual = metrics.outOfPolicy.total;
+    results.push({ name: 'maxOutOfPolicy', limit: thresholds.maxOutOfPolicy, actual, ok: actual <= thresholds.maxOutOfPolicy });
+  }
+  return results;
+}
+
+/** Nearest-rank percentile of sorted values: the smallest value with at least p% of them at or under it. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (!sorted.length) return null;
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1];
+}
+
+function passedRun(run: CaseRun): boolean {
+  return run.passed && !run.error;
+}
+
+function emptyMatrix(): Record<EvalAction, Record<EvalAction, number>> {
+  const row = () => Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<EvalAction, number>;
+  return Object.fromEntries(ACTIONS.map((a) => [a, row()])) as Record<EvalAction, Record<EvalAction, number>>;
+}
+
+function perAction(confusion: Record<EvalAction, Record<EvalAction, number>>): Record<EvalAction, ActionStats> {
+  const stats = ACTIONS.map((action): [EvalAction, ActionStats] => {
+    const hits = confusion[action][action];
+    const rowSum = sum(ACTIONS.map((decided) => confusion[action][decided]));
+    const columnSum = sum(ACTIONS.map((expected) => confusion[expected][action]));
+    return [action, { precision: ratio(hits, columnSum), recall: ratio(hits, rowSum), support: rowSum }];
+  });
+  return Object.fromEntries(stats) as Record<EvalAction, ActionStats>;
+}
+
+type AttributeStats = Metrics['attributes'][string];
+
+function attributeStats(runs: readonly CaseRun[]): Metrics['attributes'] {
+  const counts = new Map<string, { tp: number; fp: number; fn: number }>();
+  const count = (key: string) => {
+    let c = counts.get(key);
+    if (!c) counts.set(key, (c = { tp: 0, fp: 0, fn: 0 }));
+    return c;
+  };
+  for (const run of runs) {
+    const expected = run.expect.attributes;
+    if (!expected) continue;
+    const keys = new Set([...Object.keys(expected), ...Object.keys(run.decided.attributes)]);
+    for (const key of keys) {
+      const want = Object.hasOwn(expected, key) ? expected[key] : null;
+      const got = attributeValue(run.decided.attributes, key);
+      const right = want !== null && got !== undefined && normalize(got) === normalize(want);
+      if (right) count(key).tp += 1;
+      if (want !== null && !right) count(key).fn += 1;
+      if (got !== undefined && !right) count(key).fp += 1;
+    }
+  }
+  const keys = [...counts.keys()].sort();
+  return Object.fromEntries(
+    keys.map((key): [string, AttributeStats] => {
+      const { tp, fp, fn } = counts.get(key)!;
+      return [key, { precision: ratio(tp, tp + fp), recall: ratio(tp, tp + fn), tp, fp, fn }];
+    }),
+  );
+}
+
+function rank(items: readonly string[]): Array<{ guardrail: string; count: number }> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts]
+    .map(([guardrail, count]) => ({ guardrail, count }))
+    .sort((a, b) => b.count - a.count || a.guardrail.localeCompare(b.guardrail));
+}
+
+function ratio(part: number, whole: number): number | null {
+  return whole === 0 ? null : part / whole;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function pricedSum(costs: ReadonlyArray<number | null>): number | null {
+  const known = costs.filter((c) => c !== null);
+  return known.length ? sum(known) : null;
+}
+
+function sumUsage(usages: readonly Usage[]): Usage {
+  return {
+    promptTokens: sum(usages.map((u) => u.promptTokens)),
+    completionTokens: sum(usages.map((u) => u.completionTokens)),
+    cachedTokens: sum(usages.map((u) => u.cachedTokens)),
+  };
+}
+
+function usedTokens(usage: Usage): boolean {
+  return usage.promptTokens + usage.completionTokens > 0;
+}

@@ -1,0 +1,122 @@
+import { stringify } from 'yaml';
+import { entryText } from '../agent/prompt.builder.js';
+import { parseCaseFile } from './case.loader.js';
+import type { CaseEntry, CaseFile } from './case.schema.js';
+import type { ReplayRow, ReplayTotals } from './replay.js';
+import type { RunInfo } from './types.js';
+
+/** report.json of a replay. */
+export interface ReplayReport {
+  info: RunInfo & { database: string; since: string; limit: number };
+  totals: ReplayTotals;
+  rows: Array<Omit<ReplayRow, 'context'>>;
+}
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim() || '—';
+const clip = (text: string, max = 160) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+const list = (items: string[]) => (items.length ? items.join(', ') : '—');
+const attrs = (a: Record<string, string>) => list(Object.entries(a).map(([k, v]) => `${k}=${v}`));
+
+export function renderReplayMarkdown(report: ReplayReport): string {
+  const { info, totals: t } = report;
+  const lines = [
+    `# Replay of ${info.agents.join(', ')}`,
+    '',
+    `${info.startedAt} · agents file \`${info.agentsFile}\` · LLM: ${info.llm} · database \`${info.database}\` · turns since ${info.since}, newest ${info.limit}`,
+    '',
+    info.scripted ? '> Decided again by the **scripted LLM**, a keyword matcher: this shows the plumbing and what the agents file alone changes (topics, guardrails), not what a real model would decide.\n' : '',
+    '| | |',
+    '|---|---|',
+    `| turns found | ${t.turns} |`,
+    `| decided again | ${t.replayed} |`,
+    `| context rebuilt exactly (prompt hash matches) | ${t.exact} of ${t.turns - t.withoutSnapshot} |`,
+    `| taken before contexts were stored (skipped) | ${t.withoutSnapshot} |`,
+    `| agent instructions changed since the turn | ${t.promptChanged} |`,
+    `| **action changed** | **${t.actionChanged}** |`,
+    `| topics changed | ${t.topicsChanged} |`,
+    `| attributes changed | ${t.attributesChanged} |`,
+    `| LLM failures on replay | ${t.llmFailures} |`,
+    `| tokens (prompt / completion / cached) | ${t.tokens.promptTokens} / ${t.tokens.completionTokens} / ${t.tokens.cachedTokens} |`,
+    `| estimated cost | ${t.costUsd === null ? 'unpriced' : `$${t.costUsd.toFixed(4)}`} |`,
+    '',
+  ];
+  if (Object.keys(t.transitions).length) {
+    lines.push('## Action changes', '', '| then → now | turns |', '|---|---|');
+    for (const [k, n] of Object.entries(t.transitions).sort((a, b) => b[1] - a[1])) lines.push(`| ${k} | ${n} |`);
+    lines.push('');
+  }
+  const changed = report.rows.filter((r) => r.changes.length || !r.contextExact);
+  if (changed.length) {
+    lines.push('## Turns that changed', '');
+    for (const r of changed) {
+      lines.push(`### Decision ${r.decisionId} · conversation ${r.inboxConversationId} (${r.conversationId}) · ${r.createdAt}`, '');
+      if (!r.contextExact) lines.push(r.missingMessages.length ? `- ⚠ ${r.missingMessages.length} message(s) of its window are no longer stored: not decided again.` : '- ⚠ the rebuilt context does not hash to what the turn sent.');
+      if (r.now) {
+        lines.push(
+          '| | then | now |',
+          '|---|---|---|',
+          `| action | ${r.then.action} | ${r.now.action} |`,
+          `| topics | ${cell(list(r.then.topics))} | ${cell(list(r.now.topics))} |`,
+          `| attributes | ${cell(attrs(r.then.attributes))} | ${cell(attrs(r.now.attributes))} |`,
+          `| message | ${cell(clip(r.then.message))} | ${cell(clip(r.now.message))} |`,
+          `| reason | ${cell(clip(r.then.reason))} | ${cell(clip(r.now.reason))} |`,
+          `| guardrails | ${cell(list(r.then.guardrails))} | ${cell(list(r.now.guardrails))} |`,
+        );
+        if (r.now.failure) lines.push('', `LLM failure now: ${r.now.failure}`);
+      }
+      lines.push('');
+    }
+  } else {
+    lines.push('No turn changed.', '');
+  }
+  return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n');
+}
+
+/**
+ * Replayed turns as an eval case file: the rebuilt context as the case, and the decision taken
+ * then as its expectation, for a person to correct. Validated with the case schema before it is
+ * returned; a turn that cannot be a case (its window ends with an agent message) is left out.
+ */
+export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string): { yaml: string; exported: number; left: string[] } {
+  const cases: CaseFile['cases'] = [];
+  const left: string[] = [];
+  for (const r of rows) {
+    const entries: CaseEntry[] = r.context.transcript.map((e, i, all) => {
+      if (e.direction === 'outbound') return { agent: entryText(e) };
+      const lastAgent = all.findLastIndex((x) => x.direction === 'outbound');
+      const byDefault = i > lastAgent;
+      return e.pending === byDefault ? { contact: entryText(e) } : { contact: entryText(e), pending: !!e.pending };
+    });
+    const ctx = r.context;
+    const name = ctx.contactProfile?.primaryIdentifier;
+    const c = {
+      id: `replay-${r.decisionId}`,
+      tags: ['replay', ...(r.changes.length ? ['changed'] : [])],
+      ...(ctx.language ? { language: ctx.language } : {}),
+      ...(typeof name === 'string' && name.trim() ? { contactName: name } : {}),
+      contactAttributes: Object.fromEntries(ctx.contactAttributes.map((a) => [a.attribute, a.value])),
+      ...(ctx.summary ? { summary: ctx.summary } : {}),
+      agentTurns: ctx.agentTurns,
+      transcript: entries,
+      expect: {
+        action: r.then.action,
+        topics: r.then.topics,
+        attributes: r.then.attributes,
+      },
+    };
+    if (r.kind === 'turn' && (entries.length === 0 || !('contact' in entries.at(-1)!))) {
+      left.push(`${r.decisionId}: its window ends with an agent message`);
+      continue;
+    }
+    cases.push(c as CaseFile['cases'][number]);
+  }
+  const header = [
+    `# Exported by npm run replay on ${takenOn} from ${rows.length} replayed turn(s).`,
+    '# Each expectation is what the agent decided THEN, not what it should have: correct them before',
+    '# gating on this file. Contact messages are real customer text: review before committing.',
+    '',
+  ].join('\n');
+  const yaml = header + stringify({ agent: agentId, description: `Turns replayed on ${takenOn}`, cases }, { lineWidth: 0 });
+  if (cases.length) parseCaseFile(yaml, 'exported cases'); // throws if the export would not load
+  return { yaml, exported: cases.length, left };
+}

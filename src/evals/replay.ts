@@ -1,0 +1,236 @@
+import type pg from 'pg';
+import { contextFromSnapshot, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
+import type { DecisionEngine } from '../agent/decision.engine.js';
+import type { TranscriptEntry } from '../agent/decision.js';
+import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import { contactMessage } from '../conversation/decision-body.js';
+import type { EvalAction } from './case.schema.js';
+import { costOf } from './score.js';
+import type { PriceTable, Usage } from './types.js';
+
+/** A decision as it was stored: what the agent did then, and what it saw. */
+export interface StoredTurn {
+  decisionId: string;
+  conversationId: string;
+  inboxConversationId: string;
+  session: number;
+  kind: PromptKind;
+  createdAt: string;
+  action: EvalAction;
+  message: string;
+  topics: string[];
+  attributes: Record<string, string>;
+  reason: string;
+  guardrails: string[];
+  failure: string | null;
+  context: ContextSnapshot | null;
+  contextHash: string | null;
+  promptHash: string | null;
+}
+
+export interface ReplayedDecision {
+  action: EvalAction;
+  message: string;
+  topics: string[];
+  attributes: Record<string, string>;
+  reason: string;
+  guardrails: string[];
+  failure: string | null;
+}
+
+export type Change = 'action' | 'topics' | 'attributes';
+
+/** One replayed turn; a line of results.jsonl. */
+export interface ReplayRow {
+  decisionId: string;
+  conversationId: string;
+  inboxConversationId: string;
+  createdAt: string;
+  kind: PromptKind;
+  /** The rebuilt conversation part of the prompt hashes to what the turn sent: it saw exactly this. */
+  contextExact: boolean;
+  /** The whole prompt differs from the one sent then: the agent's instructions changed since. */
+  promptChanged: boolean;
+  /** Message ids of the window no longer stored; the turn was then not decided again. */
+  missingMessages: string[];
+  then: ReplayedDecision;
+  now: ReplayedDecision | null;
+  changes: Change[];
+  latencyMs: number;
+  usage: Usage;
+  costUsd: number | null;
+  /** The context as rebuilt, for `--export-cases`. */
+  context: IdentifiedContext;
+}
+
+export interface ReplayTotals {
+  turns: number;
+  replayed: number;
+  exact: number;
+  notExact: number;
+  /** Decisions stored before contexts were (migration 1764000000004): nothing to rebuild them from. */
+  withoutSnapshot: number;
+  promptChanged: number;
+  changed: number;
+  actionChanged: number;
+  topicsChanged: number;
+  attributesChanged: number;
+  /** "reply → handover": 3 */
+  transitions: Record<string, number>;
+  llmFailures: number;
+  tokens: Usage;
+  costUsd: number | null;
+}
+
+/**
+ * The agent's stored turns, oldest first: the newest `limit` decisions since `since`. Read-only:
+ * the caller's connection is set to refuse writes.
+ */
+export async function storedTurns(db: pg.ClientBase, agentId: string, since: Date, limit: number): Promise<{ turns: StoredTurn[]; withoutSnapshot: number }> {
+  const { rows } = await db.query(
+    `SELECT d.id::text AS decision_id, d.conversation_id, c.inbox_conversation_id, d.session, d.kind, d.created_at,
+            d.action, d.message, d.topics, d.contact_attributes, d.reason, d.guardrails, d.failure,
+            d.context, d.context_hash, d.prompt_hash
+       FROM decisions d JOIN conversations c ON c.id = d.conversation_id
+      WHERE c.agent_id = $1 AND d.created_at >= $2
+      ORDER BY d.id DESC
+      LIMIT $3`,
+    [agentId, since, limit],
+  );
+  const turns = rows.reverse().map(
+    (r): StoredTurn => ({
+      decisionId: r.decision_id,
+      conversationId: r.conversation_id,
+      inboxConversationId: r.inbox_conversation_id,
+      session: r.session,
+      kind: r.kind,
+      createdAt: new Date(r.created_at).toISOString(),
+      action: r.action,
+      message: r.message,
+      topics: r.topics,
+      attributes: r.contact_attributes,
+      reason: r.reason,
+      guardrails: r.guardrails,
+      failure: r.failure,
+      context: r.context,
+      contextHash: r.context_hash,
+      promptHash: r.prompt_hash,
+    }),
+  );
+  return { turns: turns.filter((t) => t.context !== null), withoutSnapshot: turns.filter((t) => t.context === null).length };
+}
+
+/** The stored messages with these ids. */
+export async function storedMessages(db: pg.ClientBase, ids: string[]): Promise<Map<string, Pick<TranscriptEntry, 'direction' | 'text' | 'payload'>>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query(`SELECT id::text, direction, text, payload FROM messages WHERE id = ANY($1::bigint[])`, [ids]);
+  return new Map(rows.map((r) => [r.id, { direction: r.direction, text: r.text, payload: r.payload }]));
+}
+
+/**
+ * Decides a stored turn again with `agent` (the current or an edited configuration) on the context
+ * rebuilt from its snapshot, and says what changed. A turn whose messages are gone is reported,
+ * not decided on a partial context.
+ */
+export async function replayTurn(
+  engine: DecisionEngine,
+  agent: AgentConfig,
+  turn: StoredTurn,
+  messages: ReadonlyMap<string, Pick<TranscriptEntry, 'direction' | 'text' | 'payload'>>,
+  prices: PriceTable,
+): Promise<ReplayRow> {
+  const { context, missing } = contextFromSnapshot(turn.context!, messages);
+  const hashes = promptHashes(buildDecisionPrompt(agent, context, turn.kind));
+  const then: ReplayedDecision = {
+    action: turn.action,
+    message: turn.message,
+    topics: turn.topics,
+    attributes: turn.attributes,
+    reason: turn.reason,
+    guardrails: turn.guardrails,
+    failure: turn.failure,
+  };
+  const row: ReplayRow = {
+    decisionId: turn.decisionId,
+    conversationId: turn.conversationId,
+    inboxConversationId: turn.inboxConversationId,
+    createdAt: turn.createdAt,
+    kind: turn.kind,
+    contextExact: missing.length === 0 && hashes.context === turn.contextHash,
+    promptChanged: hashes.prompt !== turn.promptHash,
+    missingMessages: missing,
+    then,
+    now: null,
+    changes: [],
+    latencyMs: 0,
+    usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+    costUsd: null,
+    context,
+  };
+  if (missing.length) return row;
+  const outcome = await engine.decide(agent, context, { kind: turn.kind });
+  const d = outcome.decision;
+  row.now = {
+    action: d.action,
+    // As stored: the decision's own message, not the canned handover line sent in its place.
+    message: d.message,
+    topics: d.topics,
+    attributes: d.contactAttributes,
+    reason: d.reason,
+    guardrails: outcome.guardrails,
+    failure: outcome.failure,
+  };
+  row.latencyMs = outcome.latencyMs;
+  row.usage = { ...outcome.usage };
+  row.costUsd = costOf(outcome.model, outcome.usage, prices);
+  row.changes = changesBetween(then, row.now);
+  return row;
+}
+
+export function changesBetween(then: ReplayedDecision, now: ReplayedDecision): Change[] {
+  const changes: Change[] = [];
+  if (then.action !== now.action) changes.push('action');
+  const set = (topics: string[]) => JSON.stringify([...new Set(topics.map((t) => t.toLowerCase()))].sort());
+  if (set(then.topics) !== set(now.topics)) changes.push('topics');
+  const map = (a: Record<string, string>) => JSON.stringify(Object.entries(a).sort(([x], [y]) => x.localeCompare(y)));
+  if (map(then.attributes) !== map(now.attributes)) changes.push('attributes');
+  return changes;
+}
+
+export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): ReplayTotals {
+  const replayed = rows.filter((r) => r.now);
+  const transitions: Record<string, number> = {};
+  for (const r of replayed) {
+    if (r.changes.includes('action')) {
+      const key = `${r.then.action} → ${r.now!.action}`;
+      transitions[key] = (transitions[key] ?? 0) + 1;
+    }
+  }
+  const tokens = replayed.reduce<Usage>(
+    (t, r) => ({ promptTokens: t.promptTokens + r.usage.promptTokens, completionTokens: t.completionTokens + r.usage.completionTokens, cachedTokens: t.cachedTokens + r.usage.cachedTokens }),
+    { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+  );
+  const priced = replayed.filter((r) => r.costUsd !== null);
+  return {
+    turns: rows.length + withoutSnapshot,
+    replayed: replayed.length,
+    exact: rows.filter((r) => r.contextExact).length,
+    notExact: rows.filter((r) => !r.contextExact).length,
+    withoutSnapshot,
+    promptChanged: rows.filter((r) => r.promptChanged).length,
+    changed: replayed.filter((r) => r.changes.length > 0).length,
+    actionChanged: replayed.filter((r) => r.changes.includes('action')).length,
+    topicsChanged: replayed.filter((r) => r.changes.includes('topics')).length,
+    attributesChanged: replayed.filter((r) => r.changes.includes('attributes')).length,
+    transitions,
+    llmFailures: replayed.filter((r) => r.now!.failure).length,
+    tokens,
+    costUsd: priced.length ? priced.reduce((sum, r) => sum + r.costUsd!, 0) : null,
+  };
+}
+
+/** What the contact read then, for the report: the canned handover line when the decision had none. */
+export function shownThen(agent: AgentConfig, then: ReplayedDecision): string {
+  return contactMessage(agent, then);
+}

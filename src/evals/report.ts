@@ -1,0 +1,427 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ACTIONS, acceptedActions } from './case.schema.js';
+import type { CaseChange, CaseOutcome, Comparison, MetricDelta } from './compare.js';
+import { caseKey } from './metrics.js';
+import type { CaseRun, EvalReport, Metrics, ThresholdResult } from './types.js';
+
+const SCRIPTED_NOTE =
+  'The LLM was scripted: canned answers, not a model. This run proves the plumbing (cases load, the agent runs, guardrails and checks apply), not the agent’s judgement; its rates say nothing about the prompt.';
+
+/** report.md: what a support lead reads to decide whether a prompt or model change may ship. */
+export function renderMarkdown(report: EvalReport, comparison?: Comparison): string {
+  const { info, metrics: m } = report;
+  const out: string[] = [];
+  const title = info.kind === 'replay' ? 'Replay' : 'Prompt eval';
+  out.push(`# ${title}: ${info.agents.join(', ') || 'no agent'}`, '');
+  out.push(
+    `- **LLM:** ${inline(info.llm)}${info.scripted ? ' (scripted)' : ''}`,
+    `- **Judge:** ${info.judgeModel ? inline(info.judgeModel) : 'none'}`,
+    `- **When:** ${when(info.startedAt)} (${duration(info.startedAt, info.finishedAt)})`,
+    `- **Case files:** ${info.caseFiles.map((f) => `\`${inline(f)}\``).join(', ') || 'none'}`,
+    `- **Agents file:** \`${inline(info.agentsFile)}\``,
+    `- **Runs:** ${m.runs} (${m.cases} cases${info.repeat > 1 ? `, each run ${info.repeat} times` : ''}; ${info.concurrency} at a time)`,
+    '',
+  );
+  if (info.scripted) out.push(`> **Scripted LLM.** ${SCRIPTED_NOTE}`, '');
+
+  out.push('## Summary', '', ...summaryTable(m), '');
+  out.push(...thresholdSection(report), '');
+  if (comparison) out.push(...comparisonSection(comparison), '');
+  out.push(...actionSection(m), '');
+  out.push(...attributeSection(m), '');
+  out.push(...guardrailSection(m), '');
+  out.push(...tagSection(report), '');
+  if (m.flaky.length) out.push(...flakySection(report), '');
+  if (Object.keys(report.byAgent).length > 1) out.push(...agentSection(report), '');
+  out.push(...judgeSection(report), '');
+  out.push(...failingSection(report));
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
+
+/** The few lines the CLI prints when a run ends. */
+export function renderSummary(report: EvalReport, comparison?: Comparison): string {
+  const m = report.metrics;
+  const lines: string[] = [];
+  if (report.info.scripted) lines.push('Scripted LLM: this proves the plumbing, not the agent’s judgement.');
+  lines.push(`Passed ${m.passed}/${m.runs} runs (${pct(m.passRate)})${m.repeat > 1 ? `, pass^${m.repeat} ${pct(m.passAllK)}` : ''}.`);
+  lines.push(`Handover recall: ${pct(m.handoverRecall)}`);
+  lines.push(
+    `Action accuracy ${pct(m.actionAccuracy)} · topic accuracy ${pct(m.topicAccuracy)} · out of policy ${m.outOfPolicy.total} · LLM failures ${m.llmFailures}${m.errors ? ` · eval errors ${m.errors}` : ''}`,
+  );
+  if (m.judge.judged + m.judge.errors) lines.push(`Judge (not in the pass rate): ${m.judge.passed}/${m.judge.judged} passed${m.judge.errors ? `, ${m.judge.errors} errors` : ''}`);
+  if (report.thresholds.length) {
+    const failed = report.thresholds.filter((t) => !t.ok);
+    const gate = report.info.gated ? '' : ' (not gating)';
+    lines.push(
+      failed.length
+        ? `Thresholds: ${failed.length} of ${report.thresholds.length} failed${gate}: ${failed.map((t) => `${thresholdName(t)} ${thresholdActual(t)} (${thresholdLimit(t)})`).join('; ')}`
+        : `Thresholds: all ${report.thresholds.length} met${gate}.`,
+    );
+  }
+  if (comparison) {
+    const passRate = comparison.deltas.find((d) => d.name === 'passRate');
+    lines.push(
+      `Against the baseline: ${comparison.fixed.length} fixed, ${comparison.broken.length} broken, ${comparison.actionChanged.length} changed action${passRate ? `; pass rate ${formatDelta(passRate)}` : ''}.`,
+    );
+    for (const c of comparison.broken) lines.push(`  broken: ${caseKey(c)} (${c.file}:${c.line})`);
+  }
+  return lines.join('\n');
+}
+
+/** Writes report.md, report.json and results.jsonl into dir, creating it. */
+export function writeReport(dir: string, report: EvalReport, comparison?: Comparison): { dir: string; files: string[] } {
+  mkdirSync(dir, { recursive: true });
+  const files = {
+    'report.md': renderMarkdown(report, comparison),
+    'report.json': `${JSON.stringify(report, null, 2)}\n`,
+    'results.jsonl': report.runs.map((run) => `${JSON.stringify(run)}\n`).join(''),
+  };
+  const written = Object.entries(files).map(([name, content]) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  });
+  return { dir, files: written };
+}
+
+function summaryTable(m: Metrics): string[] {
+  const rows: Array<[string, string]> = [['Pass rate', `${pct(m.passRate)} (${m.passed} of ${m.runs} runs)`]];
+  if (m.repeat > 1) rows.push([`Pass^${m.repeat} (every run of a case passed)`, `${pct(m.passAllK)} of ${m.cases} cases`]);
+  rows.push(
+    ['Action accuracy', pct(m.actionAccuracy)],
+    ['**Handover recall**', `**${pct(m.handoverRecall)}**${m.handoverRecall === null ? ' (no case must hand over)' : ' of the cases that must hand over'}`],
+    ['Topic accuracy', pct(m.topicAccuracy)],
+    ['Message checks', m.messageChecks.total ? `${m.messageChecks.passed} of ${m.messageChecks.total}` : 'n/a'],
+    [
+      'Out of policy',
+      `${m.outOfPolicy.total} in ${m.outOfPolicy.runsWithAny} runs (topics ${m.outOfPolicy.topics}, attributes ${m.outOfPolicy.attributes}, guardrails fired ${m.outOfPolicy.guardrails})`,
+    ],
+    ['LLM failures (agent handed over)', String(m.llmFailures)],
+  );
+  if (m.errors) rows.push(['Eval errors (case not run)', String(m.errors)]);
+  rows.push(
+    ['Latency', `p50 ${ms(m.latencyMs.p50)} · p95 ${ms(m.latencyMs.p95)} · max ${ms(m.latencyMs.max)}`],
+    ['Tokens', `prompt ${int(m.tokens.promptTokens)} (cached ${int(m.tokens.cachedTokens)}) · completion ${int(m.tokens.completionTokens)}`],
+    ['Estimated cost', cost(m)],
+  );
+  return table(['Metric', 'Value'], rows);
+}
+
+function cost(m: Metrics): string {
+  const unpriced = m.unpricedModels.length ? `unpriced: ${m.unpricedModels.map((x) => x || '(none)').join(', ')}` : '';
+  if (m.costUsd === null) return unpriced || 'n/a';
+  return unpriced ? `${usd(m.costUsd)} (${unpriced}, not included)` : usd(m.costUsd);
+}
+
+function thresholdSection(report: EvalReport): string[] {
+  const out = ['## Thresholds', ''];
+  if (!report.thresholds.length) return [...out, 'No thresholds set.'];
+  if (!report.info.gated) out.push(`Not gating: a failed threshold does not fail this run${report.info.scripted ? ' (scripted LLM)' : ''}.`, '');
+  const withFile = report.thresholds.some((t) => t.file);
+  const rows = report.thresholds.map((t) => [
+    ...(withFile ? [t.file ?? ''] : []),
+    thresholdName(t),
+    thresholdLimit(t),
+    thresholdActual(t),
+    t.ok ? '✔' : '✘',
+  ]);
+  return [...out, ...table([...(withFile ? ['Case file'] : []), 'Threshold', 'Limit', 'Actual', ''], rows)];
+}
+
+const THRESHOLD_NAMES: Record<ThresholdResult['name'], string> = {
+  handoverRecall: 'Handover recall',
+  actionAccuracy: 'Action accuracy',
+  topicAccuracy: 'Topic accuracy',
+  passRate: 'Pass rate',
+  maxOutOfPolicy: 'Out of policy',
+};
+
+function thresholdName(t: ThresholdResult): string {
+  return THRESHOLD_NAMES[t.name];
+}
+
+function thresholdLimit(t: ThresholdResult): string {
+  return t.name === 'maxOutOfPolicy' ? `≤ ${t.limit}` : `≥ ${pct(t.limit)}`;
+}
+
+function thresholdActual(t: ThresholdResult): string {
+  if (t.actual === null) return 'n/a (nothing to measure)';
+  return t.name === 'maxOutOfPolicy' ? String(t.actual) : pct(t.actual);
+}
+
+function actionSection(m: Metrics): string[] {
+  const rows = ACTIONS.map((expected) => [
+    `**${expected}**`,
+    ...ACTIONS.map((decided) => String(m.confusion[expected][decided])),
+    String(m.perAction[expected].support),
+    pct(m.perAction[expected].recall),
+  ]);
+  rows.push(['precision', ...ACTIONS.map((a) => pct(m.perAction[a].precision)), '', '']);
+  return [
+    '## Actions',
+    '',
+    'Rows: the expected action; columns: what the agent decided. A case accepting several actions counts on the diagonal when the agent chose one of them, else under its first.',
+    '',
+    ...table(['expected ↓ · decided →', ...ACTIONS, 'cases', 'recall'], rows),
+  ];
+}
+
+function attributeSection(m: Metrics): string[] {
+  const keys = Object.keys(m.attributes);
+  const out = ['## Contact attributes', ''];
+  if (!keys.length) return [...out, 'No case checks attributes.'];
+  out.push('A wrong value counts as both a false positive and a false negative; a key set where the case did not ask for it is a false positive.', '');
+  const rows = keys.map((k) => {
+    const a = m.attributes[k];
+    return [k, pct(a.precision), pct(a.recall), String(a.tp), String(a.fp), String(a.fn)];
+  });
+  return [...out, ...table(['Attribute', 'Precision', 'Recall', 'Right', 'Wrongly set', 'Missed'], rows)];
+}
+
+function guardrailSection(m: Metrics): string[] {
+  const out = ['## Guardrails fired', ''];
+  if (!m.guardrailsFired.length) return [...out, 'None.'];
+  return [...out, ...table(['Guardrail', 'Times'], m.guardrailsFired.map((g) => [g.guardrail, String(g.count)]))];
+}
+
+function tagSection(report: EvalReport): string[] {
+  const tags = Object.entries(report.byTag);
+  const out = ['## By tag', ''];
+  if (!tags.length) return [...out, 'No case has tags.'];
+  return [...out, ...table(['Tag', 'Passed', 'Runs', 'Pass rate'], tags.map(([tag, t]) => [tag, String(t.passed), String(t.runs), pct(t.runs ? t.passed / t.runs : null)]))];
+}
+
+function flakySection(report: EvalReport): string[] {
+  const lines = report.metrics.flaky.map((key) => {
+    const runs = report.runs.filter((r) => caseKey(r) === key);
+    const passed = runs.filter((r) => r.passed && !r.error).length;
+    return `- ${inline(key)} (${where(runs[0])}): passed ${passed} of ${runs.length} runs`;
+  });
+  return ['## Flaky cases', '', 'Passed in some runs and failed in others: the agent’s answer to these is not settled.', '', ...lines];
+}
+
+function agentSection(report: EvalReport): string[] {
+  const rows = Object.entries(report.byAgent).map(([id, m]) => [
+    id,
+    `${pct(m.passRate)} (${m.passed}/${m.runs})`,
+    pct(m.actionAccuracy),
+    pct(m.handoverRecall),
+    pct(m.topicAccuracy),
+    String(m.outOfPolicy.total),
+  ]);
+  return ['## By agent', '', ...table(['Agent', 'Pass rate', 'Action accuracy', 'Handover recall', 'Topic accuracy', 'Out of policy'], rows)];
+}
+
+function judgeSection(report: EvalReport): string[] {
+  const j = report.metrics.judge;
+  const out = ['## LLM judge', '', 'A second model grades the cases that have a `judge:` rubric. Its verdicts are opinions: they are not part of the pass rate or any figure above.', ''];
+  if (!j.judged && !j.skipped && !j.errors) return [...out, 'No case was judged.'];
+  const judgeCost = report.metrics.judgeCostUsd;
+  out.push(
+    ...table(
+      ['Judged', 'Passed', 'Failed', 'Skipped', 'Judge errors', 'Tokens', 'Cost'],
+      [
+        [
+          String(j.judged),
+          String(j.passed),
+          String(j.failed),
+          String(j.skipped),
+          String(j.errors),
+          `prompt ${int(report.metrics.judgeTokens.promptTokens)} · completion ${int(report.metrics.judgeTokens.completionTokens)}`,
+          judgeCost === null || judgeCost === undefined ? 'n/a' : usd(judgeCost),
+        ],
+      ],
+    ),
+  );
+  const notable = report.runs.filter((r) => r.judge && r.judge.status !== 'pass');
+  if (notable.length) {
+    out.push('', ...table(['Case', 'Verdict', 'Reason'], notable.map((r) => [`${caseKey(r)}${runLabel(r, report)}`, r.judge!.status, r.judge!.reason])));
+  }
+  return out;
+}
+
+function failingSection(report: EvalReport): string[] {
+  const failing = report.runs.filter((r) => !r.passed || r.error);
+  const out = ['## Failing runs', ''];
+  if (!failing.length) return [...out, 'None: every run passed every deterministic check.'];
+  for (const run of failing) out.push(...failingRun(run, report), '');
+  return out;
+}
+
+function failingRun(run: CaseRun, report: EvalReport): string[] {
+  const out = [`### ✘ ${inline(caseKey(run))}${runLabel(run, report)}: ${where(run)}`, ''];
+  const about = [run.kind !== 'turn' ? `kind: ${run.kind}` : '', run.language ? `language: ${run.language}` : '', run.tags.length ? `tags: ${run.tags.join(', ')}` : '']
+    .filter(Boolean)
+    .join(' · ');
+  if (about) out.push(inline(about), '');
+  if (run.error) return [...out, `- **Eval error (the case did not run):** ${inline(run.error)}`];
+
+  out.push(`Failed: ${failedChecks(run).join('; ')}.`, '');
+  const { expect, decided, checks } = run;
+  const mark = (ok: boolean | undefined) => (ok === false ? ' ✘' : '');
+  const rows: string[][] = [['Action', acceptedActions(expect).join(' or '), `${decided.action}${mark(checks.action)}`]];
+  if (expect.topics) rows.push(['Topics', list(expect.topics), `${list(decided.topics)}${mark(checks.topics)}`]);
+  else if (decided.topics.length) rows.push(['Topics', '(not checked)', list(decided.topics)]);
+  const keys = [...new Set([...Object.keys(expect.attributes ?? {}), ...Object.keys(decided.attributes)])];
+  for (const key of keys) {
+    const want = expect.attributes && Object.hasOwn(expect.attributes, key) ? expect.attributes[key] : undefined;
+    const got = Object.hasOwn(decided.attributes, key) ? decided.attributes[key] : undefined;
+    rows.push([
+      `Attribute \`${key}\``,
+      want === undefined ? '(not checked)' : want === null ? '(not set)' : want,
+      `${got ?? '(not set)'}${mark(checks.attributes?.[key])}`,
+    ]);
+  }
+  const wanted = [
+    ...(expect.messageIncludes ?? []).map((s) => `includes “${s}”${checks.missingIncludes?.includes(s) ? ' ✘' : ''}`),
+    ...(expect.messageExcludes ?? []).map((s) => `excludes “${s}”${checks.presentExcludes?.includes(s) ? ' ✘' : ''}`),
+  ];
+  rows.push(['Message', wanted.join('; ') || '(not checked)', decided.message ? `“${decided.message}”` : '(none)']);
+  rows.push(['Confidence', '', String(decided.confidence)]);
+  out.push(...table(['', 'Expected', 'Decided'], rows), '');
+
+  out.push(`- **Agent’s reason:** ${inline(decided.reason) || '(none)'}`);
+  if (decided.action === 'handover' && decided.handoverNote) out.push(`- **Handover note:** ${inline(decided.handoverNote)}`);
+  if (run.outOfPolicy.guardrails.length) out.push(`- **Guardrails fired:** ${run.outOfPolicy.guardrails.map(inline).join('; ')}`);
+  if (run.proposed && run.proposed.action !== decided.action) out.push(`- **The LLM proposed:** ${run.proposed.action} (the guardrails changed it)`);
+  if (run.failure) out.push(`- **LLM failure:** ${inline(run.failure)}`);
+  if (run.conversation?.length) {
+    out.push('', '<details><summary>Conversation</summary>', '');
+    for (const turn of run.conversation) {
+      out.push('contact' in turn ? `- **Contact:** ${inline(turn.contact)}` : `- **Agent (${turn.action}):** ${inline(turn.agent) || '(no message)'}`);
+    }
+    out.push('', '</details>');
+  }
+  return out;
+}
+
+/** The checks a run failed, in words. */
+export function failedChecks(run: CaseRun): string[] {
+  if (run.error) return ['eval error'];
+  const c = run.checks;
+  const failed: string[] = [];
+  if (!c.action) failed.push('action');
+  if (c.topics === false) failed.push('topics');
+  for (const [key, ok] of Object.entries(c.attributes ?? {})) if (!ok) failed.push(`attribute ${key}`);
+  for (const s of c.missingIncludes ?? []) failed.push(`message lacks “${s}”`);
+  for (const s of c.presentExcludes ?? []) failed.push(`message contains “${s}”`);
+  return failed;
+}
+
+function comparisonSection(c: Comparison): string[] {
+  const out = [`## Against the baseline of ${when(c.baseline.startedAt)} (${inline(c.baseline.llm)}${c.baseline.scripted ? ', scripted' : ''})`, ''];
+  for (const note of c.notes) out.push(`> ${inline(note)}`, '');
+  out.push(
+    ...table(
+      ['Metric', 'Baseline', 'Now', 'Change'],
+      c.deltas.map((d) => [DELTA_NAMES[d.name], formatValue(d, d.before), formatValue(d, d.after), formatDelta(d)]),
+    ),
+    '',
+  );
+  const changes = (title: string, list: CaseChange[], describe: (x: CaseChange) => string) =>
+    list.length ? [`**${title} (${list.length}):**`, '', ...list.map((x) => `- ${inline(caseKey(x))} (${x.file}:${x.line})${describe(x)}`), ''] : [];
+  const cases = (title: string, list: CaseOutcome[]) =>
+    list.length ? [`**${title} (${list.length}):**`, '', ...list.map((x) => `- ${inline(caseKey(x))} (${x.file}:${x.line})`), ''] : [];
+  const actionShift = (x: CaseChange) => (x.before.action === x.after.action ? '' : `: ${x.before.action ?? 'not run'} → ${x.after.action ?? 'not run'}`);
+  out.push(
+    ...changes('Broken: passed before, fail now', c.broken, actionShift),
+    ...changes('Fixed: failed before, pass now', c.fixed, actionShift),
+    ...changes('Action changed', c.actionChanged, (x) => `: ${x.before.action} → ${x.after.action}${x.after.passed ? '' : ' (fails)'}`),
+    ...cases('New cases', c.added),
+    ...cases('Cases no longer run', c.removed),
+  );
+  if (!c.broken.length && !c.fixed.length && !c.actionChanged.length) out.push('No case changed its result or its action.');
+  return out;
+}
+
+const DELTA_NAMES: Record<MetricDelta['name'], string> = {
+  passRate: 'Pass rate',
+  actionAccuracy: 'Action accuracy',
+  handoverRecall: 'Handover recall',
+  topicAccuracy: 'Topic accuracy',
+  outOfPolicy: 'Out of policy',
+  latencyP95Ms: 'Latency p95',
+  costUsd: 'Estimated cost',
+};
+
+function formatValue(d: MetricDelta, value: number | null): string {
+  if (value === null) return 'n/a';
+  if (d.name === 'outOfPolicy') return String(value);
+  if (d.name === 'latencyP95Ms') return ms(value);
+  if (d.name === 'costUsd') return usd(value);
+  return pct(value);
+}
+
+function formatDelta(d: MetricDelta): string {
+  if (d.delta === null) return 'n/a';
+  if (Math.abs(d.delta) < 1e-12) return 'same';
+  const sign = d.delta > 0 ? '+' : '−';
+  const size = Math.abs(d.delta);
+  const amount =
+    d.name === 'outOfPolicy' ? String(size) : d.name === 'latencyP95Ms' ? ms(size) : d.name === 'costUsd' ? usd(size) : `${round1(size * 100)} pts`;
+  const better = d.delta > 0 === d.higherIsBetter;
+  return `${sign}${amount} (${better ? 'better' : 'worse'})`;
+}
+
+function runLabel(run: CaseRun, report: EvalReport): string {
+  return report.metrics.repeat > 1 ? ` (run ${run.repeat + 1} of ${report.metrics.repeat})` : '';
+}
+
+function where(run: Pick<CaseRun, 'file' | 'line'>): string {
+  return `\`${inline(run.file)}:${run.line}\``;
+}
+
+/** A GitHub-flavoured markdown table; every cell escaped. */
+function table(header: string[], rows: string[][]): string[] {
+  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)];
+}
+
+/** A table cell: a "|" would end the cell and a line break the row. */
+export function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r\n|\r|\n/g, '<br>');
+}
+
+/** Text on one markdown line (a list item, a heading). */
+function inline(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+function list(items: readonly string[]): string {
+  return items.length ? items.join(', ') : '(none)';
+}
+
+function pct(value: number | null): string {
+  return value === null ? 'n/a' : `${round1(value * 100)}%`;
+}
+
+function round1(value: number): string {
+  return (Math.round(value * 10) / 10).toFixed(1).replace(/\.0$/, '');
+}
+
+function ms(value: number | null): string {
+  if (value === null) return 'n/a';
+  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
+function int(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+function usd(value: number): string {
+  if (value === 0) return '$0';
+  if (value < 0.0001) return '< $0.0001';
+  return `$${value.toFixed(value >= 1 ? 2 : 4)}`;
+}
+
+function when(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function duration(from: string, to: string): string {
+  const elapsed = new Date(to).getTime() - new Date(from).getTime();
+  if (!Number.isFinite(elapsed) || elapsed < 0) return 'duration unknown';
+  return elapsed < 60_000 ? `${(elapsed / 1000).toFixed(1)} s` : `${Math.floor(elapsed / 60_000)} min ${Math.floor((elapsed % 60_000) / 1000)} s`;
+}

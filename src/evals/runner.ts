@@ -1,0 +1,207 @@
+import type { DecisionEngine, DecisionOutcome } from '../agent/decision.engine.js';
+import type { TranscriptEntry } from '../agent/decision.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import { contactMessage } from '../conversation/decision-body.js';
+import { caseContext, caseKind, caseTranscript } from './case-context.js';
+import type { LoadedCase } from './case.loader.js';
+import type { Judge } from './judge.js';
+import { checkRun, costOf, outOfPolicy } from './score.js';
+import type { ContactSimulator } from './simulate.js';
+import type { CaseRun, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
+
+export interface RunnerDeps {
+  engine: DecisionEngine;
+  agents: ReadonlyMap<string, AgentConfig>;
+  prices: PriceTable;
+  /** Grades the cases with a `judge:` rubric; without it they are marked "skipped". */
+  judge?: Judge;
+  /** Plays the contact of simulated cases; without it they are not run (the caller filters them out). */
+  simulator?: ContactSimulator;
+}
+
+/** One unit of work: a case and which of its `--repeat` runs this is. */
+export interface Job {
+  case: LoadedCase;
+  repeat: number;
+}
+
+/**
+ * Runs jobs `concurrency` at a time, in order of submission, and returns the runs in that order.
+ * Hand-written: ten lines, and the one thing it needs (a result per job, in order) is all it does.
+ */
+export async function runAll(jobs: Job[], concurrency: number, deps: RunnerDeps, onDone: (run: CaseRun) => void = () => undefined): Promise<CaseRun[]> {
+  const runs: CaseRun[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      runs[i] = await runCase(jobs[i].case, jobs[i].repeat, deps);
+      onDone(runs[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  return runs;
+}
+
+/** One run of one case through the real decision engine and guardrails: no Inbox, no queue. */
+export async function runCase(c: LoadedCase, repeat: number, deps: RunnerDeps): Promise<CaseRun> {
+  const agent = deps.agents.get(c.agentId);
+  const base = baseRun(c, repeat);
+  if (!agent) return { ...base, error: `no agent "${c.agentId}" in the agents file` };
+  try {
+    return c.simulate ? await simulated(c, agent, base, deps) : await single(c, agent, base, deps);
+  } catch (err) {
+    // A bug or a failed contact simulation: the eval could not take the case; never the agent's score.
+    return { ...base, error: (err as Error)?.message ?? String(err) };
+  }
+}
+
+async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: RunnerDeps): Promise<CaseRun> {
+  const transcript = caseTranscript(c.transcript);
+  const kind = caseKind(agent, transcript);
+  if (typeof kind !== 'string') return { ...base, error: kind.error };
+  const outcome = await deps.engine.decide(agent, caseContext(agent, c, transcript), { kind });
+  const decided = decidedOf(agent, outcome);
+  const { checks, passed } = checkRun(c.expect, decided);
+  const run: CaseRun = {
+    ...base,
+    kind,
+    decided,
+    proposed: outcome.proposed,
+    outOfPolicy: policyOf(agent, outcome),
+    failure: outcome.failure,
+    checks,
+    passed,
+    model: outcome.model,
+    latencyMs: outcome.latencyMs,
+    usage: { ...outcome.usage },
+    costUsd: costOf(outcome.model, outcome.usage, deps.prices),
+  };
+  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
+  return run;
+}
+
+/**
+ * A simulated contact talks to the agent until the agent resolves or hands over, the contact is
+ * done, or `maxTurns` contact messages have been written; the case checks the final state: the
+ * last action, the last message, and every attribute collected on the way.
+ */
+async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: RunnerDeps): Promise<CaseRun> {
+  if (!deps.simulator) return { ...base, error: 'a simulated case needs a contact model (not run with --scripted)' };
+  const sim = c.simulate!;
+  const transcript: TranscriptEntry[] = caseTranscript(c.transcript);
+  const conversation: NonNullable<CaseRun['conversation']> = [];
+  const attributes = new Map(Object.entries(c.contactAttributes));
+  const usage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+  const contactUsage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+  const policy: OutOfPolicy = { topics: [], attributes: [], guardrails: [] };
+  let latencyMs = 0;
+  let cost: number | null = 0;
+  let last: DecisionOutcome | undefined;
+  let agentTurns = 0;
+  let contactTurns = 0;
+
+  for (;;) {
+    const opening = agent.mode === 'delegation' && transcript.length === 0;
+    let done = false;
+    if (!opening) {
+      if (contactTurns >= sim.maxTurns) break;
+      const said = await deps.simulator.next(sim, c.language ?? null, transcript, contactUsage);
+      contactTurns++;
+      done = said.done;
+      transcript.forEach((e) => (e.pending = false));
+      transcript.push({ direction: 'inbound', text: said.message, payload: null, pending: true });
+      conversation.push({ contact: said.message });
+    }
+    const ctx = caseContext(agent, { ...c, contactAttributes: Object.fromEntries(attributes), agentTurns }, transcript);
+    last = await deps.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn' });
+    if (!opening) agentTurns++;
+    latencyMs += last.latencyMs;
+    addUsage(usage, last.usage);
+    const turnCost = costOf(last.model, last.usage, deps.prices);
+    cost = cost === null || turnCost === null ? null : cost + turnCost;
+    const p = policyOf(agent, last);
+    policy.topics.push(...p.topics);
+    policy.attributes.push(...p.attributes);
+    policy.guardrails.push(...p.guardrails);
+    // As on the platform: an attribute that has a value is not overwritten.
+    for (const [k, v] of Object.entries(last.decision.contactAttributes)) if (!attributes.has(k)) attributes.set(k, v);
+    const message = contactMessage(agent, last.decision);
+    conversation.push({ agent: message, action: last.decision.action });
+    transcript.forEach((e) => (e.pending = false));
+    if (message) transcript.push({ direction: 'outbound', text: message, payload: null });
+    if (last.decision.action !== 'reply' || done) break;
+  }
+  if (!last) return { ...base, error: 'the simulation ended before the agent decided anything' };
+
+  const decided = { ...decidedOf(agent, last), attributes: Object.fromEntries([...attributes].filter(([k]) => !(k in c.contactAttributes))) };
+  const { checks, passed } = checkRun(c.expect, decided);
+  const run: CaseRun = {
+    ...base,
+    kind: 'simulation',
+    decided,
+    proposed: last.proposed,
+    outOfPolicy: policy,
+    failure: last.failure,
+    checks,
+    passed,
+    model: last.model,
+    latencyMs,
+    usage,
+    contactUsage,
+    costUsd: cost,
+    conversation,
+  };
+  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
+  return run;
+}
+
+function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {
+  const d = o.decision;
+  return {
+    action: d.action,
+    message: contactMessage(agent, d),
+    topics: d.topics,
+    attributes: d.contactAttributes,
+    confidence: d.confidence,
+    reason: d.reason,
+    handoverNote: d.handoverNote,
+  };
+}
+
+function policyOf(agent: AgentConfig, o: DecisionOutcome): OutOfPolicy {
+  return outOfPolicy(o.proposed, agent.topics, Object.keys(agent.contactAttributes), o.guardrails);
+}
+
+function baseRun(c: LoadedCase, repeat: number): CaseRun {
+  return {
+    caseId: c.id,
+    file: c.file,
+    line: c.line,
+    agentId: c.agentId,
+    tags: c.tags,
+    language: c.language ?? null,
+    repeat,
+    kind: c.simulate ? 'simulation' : 'turn',
+    expect: c.expect,
+    // Not decided: an error run is left out of every metric but the error count.
+    decided: { action: 'handover', message: '', topics: [], attributes: {}, confidence: 0, reason: '(not run)', handoverNote: '' },
+    proposed: null,
+    outOfPolicy: { topics: [], attributes: [], guardrails: [] },
+    failure: null,
+    error: null,
+    checks: { action: false },
+    passed: false,
+    judge: null,
+    model: '',
+    latencyMs: 0,
+    usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+    costUsd: null,
+  };
+}
+
+function addUsage(total: Usage, more: Usage): void {
+  total.promptTokens += more.promptTokens;
+  total.completionTokens += more.completionTokens;
+  total.cachedTokens += more.cachedTokens;
+}

@@ -1,0 +1,126 @@
+import type { LlmDecision } from '../agent/decision.js';
+import { acceptedActions, type CaseExpect } from './case.schema.js';
+import type { Checks, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
+
+/** Case-insensitive, with runs of whitespace (a line break the model added, a double space) counted as one space. */
+export function normalize(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+/** The deterministic checks of one run: only the ones the case asks for, and whether they all passed. */
+export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks; passed: boolean } {
+  const checks: Checks = { action: acceptedActions(expect).includes(decided.action) };
+
+  if (expect.topics) checks.topics = sameSet(expect.topics, decided.topics);
+
+  if (expect.attributes) {
+    checks.attributes = Object.fromEntries(
+      Object.entries(expect.attributes).map(([key, want]) => {
+        const got = attributeValue(decided.attributes, key);
+        return [key, want === null ? got === undefined : got !== undefined && normalize(got) === normalize(want)];
+      }),
+    );
+  }
+
+  const message = normalize(decided.message);
+  if (expect.messageIncludes) checks.missingIncludes = expect.messageIncludes.filter((s) => !message.includes(normalize(s)));
+  if (expect.messageExcludes) checks.presentExcludes = expect.messageExcludes.filter((s) => message.includes(normalize(s)));
+
+  const passed =
+    checks.action &&
+    checks.topics !== false &&
+    Object.values(checks.attributes ?? {}).every(Boolean) &&
+    !checks.missingIncludes?.length &&
+    !checks.presentExcludes?.length;
+  return { checks, passed };
+}
+
+/**
+ * The value the agent set for a key, or undefined. Own keys only, so a case expecting
+ * `constructor: null` is not fooled by Object.prototype; an empty value counts as not set, as the
+ * guardrails never send one.
+ */
+export function attributeValue(attributes: Record<string, string>, key: string): string | undefined {
+  if (!Object.hasOwn(attributes, key)) return undefined;
+  const value = attributes[key];
+  return value.trim() ? value : undefined;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a.map(normalize));
+  const right = new Set(b.map(normalize));
+  return left.size === right.size && [...left].every((t) => right.has(t));
+}
+
+/**
+ * What the LLM proposed outside the agent's allow-lists, matched as src/agent/guardrails.ts
+ * matches them (topics trimmed and case-insensitive, attribute names exact), each listed once,
+ * trimmed.
+ */
+export function outOfPolicy(
+  proposed: LlmDecision | null,
+  allowedTopics: readonly string[],
+  attributeKeys: readonly string[],
+  guardrails: readonly string[],
+): OutOfPolicy {
+  const allowed = new Set(allowedTopics.map((t) => t.trim().toLowerCase()));
+  const keys = new Set(attributeKeys);
+  const topics = uniqueBy(
+    (proposed?.topics ?? []).map((t) => t.trim()).filter((t) => !allowed.has(t.toLowerCase())),
+    (t) => t.toLowerCase(),
+  );
+  const attributes = uniqueBy(
+    (proposed?.contactAttributes ?? []).map((a) => a.name).filter((name) => !keys.has(name)),
+    (name) => name,
+  );
+  return { topics, attributes, guardrails: [...guardrails] };
+}
+
+function uniqueBy(items: string[], key: (item: string) => string): string[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/*
+ * The guardrails report each refused topic and attribute name too ("dropped topics outside the
+ * allow-list: VIP"). Counting those lines as well would count one proposal twice. The prefixes are
+ * the ones src/agent/guardrails.ts writes; score.spec.ts runs the real guardrails to keep them true.
+ */
+const DROP_REPORTS = ['dropped topics outside the allow-list', 'dropped attribute outside the configured keys'];
+
+/** One run's out-of-policy count: each refused topic, each refused attribute name, each other guardrail that fired. */
+export function outOfPolicyCount(o: OutOfPolicy): number {
+  const others = o.guardrails.filter((g) => !DROP_REPORTS.some((prefix) => g.startsWith(prefix)));
+  return o.topics.length + o.attributes.length + others.length;
+}
+
+/**
+ * The price of a model: by its exact name, else by the longest priced name it extends with "-"
+ * (providers answer "gpt-4.1-mini-2025-04-14" when asked for "gpt-4.1-mini"). Never "gpt-4.1" for
+ * "gpt-4.1-mini" when "gpt-4.1-mini" is priced, and never "gpt-4" for "gpt-4o".
+ */
+export function priceOf(model: string, prices: PriceTable): PriceTable[string] | undefined {
+  if (Object.hasOwn(prices, model)) return prices[model];
+  const base = Object.keys(prices)
+    .filter((name) => model.startsWith(`${name}-`))
+    .sort((a, b) => b.length - a.length)[0];
+  return base === undefined ? undefined : prices[base];
+}
+
+/** Estimated USD; null when the model has no price (unpriced is not free). */
+export function costOf(model: string, usage: Usage, prices: PriceTable): number | null {
+  const price = priceOf(model, prices);
+  if (!price) return null;
+  // Providers count cached tokens inside the prompt tokens; a cached count above it is bad data, not a discount.
+  const cached = Math.min(Math.max(usage.cachedTokens, 0), usage.promptTokens);
+  const micro =
+    (usage.promptTokens - cached) * price.input +
+    cached * (price.cachedInput ?? price.input) +
+    usage.completionTokens * price.output;
+  return micro / 1_000_000;
+}
