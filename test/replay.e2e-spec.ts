@@ -1,0 +1,145 @@
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { evalCommand, type Io } from '../scripts/eval-command.js';
+import { replayCommand } from '../scripts/replay-command.js';
+import type { ReplayReport } from '../src/evals/replay-report.js';
+import { FakeInbox } from './fakes/fake-inbox.js';
+import { FakeLlm, type ChatRequest, type Scripted } from './fakes/fake-llm.js';
+import { WebhookSender } from './fakes/webhook-sender.js';
+import { lastContactText } from './support/agents.js';
+import { HELPER_SECRET, TEST_AGENTS, TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
+
+/** Deterministic answers, keyed by what the contact last wrote, as a model at temperature 0 might give. */
+const answer = (req: ChatRequest): Scripted => {
+  const said = lastContactText(req);
+  if (/thank/i.test(said)) return { decision: { action: 'resolve', message: 'Bye!', confidence: 0.95 } };
+  const order = /A-\d+/.exec(said)?.[0];
+  if (order) return { decision: { action: 'reply', message: `Order ${order} ships tomorrow.`, topics: ['Shipping'], contactAttributes: [{ name: 'order_number', value: order }], confidence: 0.8 } };
+  if (req.messages.every((m) => m.role !== 'user')) return { decision: { action: 'reply', message: 'What is your order number?', confidence: 0.9 } };
+  return { decision: { action: 'reply', message: 'How can I help?', confidence: 0.7 } };
+};
+
+function quietIo(): Io & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, out: (l) => lines.push(l), err: (l) => lines.push(l), stream: process.stderr };
+}
+
+function latest(out: string): ReplayReport {
+  const dir = join(out, readdirSync(out).sort().at(-1)!);
+  return JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+}
+
+describe('npm run replay', () => {
+  const inbox = new FakeInbox();
+  const llm = new FakeLlm();
+  let bridge: TestBridge;
+  let dir: string;
+
+  beforeAll(async () => {
+    await Promise.all([inbox.start(), llm.start()]);
+    llm.respondWith(answer);
+    bridge = await startBridge({ inbox, llm, env: { OPENAI_MAX_RETRIES: '0' } });
+    const acme = new WebhookSender({ bridgeUrl: bridge.url, agentId: 'acme', secretHex: TRIAGE_SECRET, inbox });
+    const helper = new WebhookSender({ bridgeUrl: bridge.url, agentId: 'helper', secretHex: HELPER_SECRET, inbox });
+
+    // Three conversations through the real webhook path: two turns, one turn, a resolve.
+    await acme.startConversation('r1', { contactProfile: { id: 'p1', primaryIdentifier: 'Ann' }, language: 'en' });
+    await acme.contactSays('r1', 'Where is my order A-12345?');
+    await waitFor('r1 first turn', () => inbox.calls('r1').some((c) => 'sendMessage' in c.body));
+    await acme.contactSays('r1', 'And what about A-12346?');
+    await waitFor('r1 second turn', () => inbox.calls('r1').filter((c) => 'sendMessage' in c.body).length === 2);
+    await acme.startConversation('r2');
+    await acme.contactSays('r2', 'hello?');
+    await acme.contactSays('r2', 'anyone there');
+    await waitFor('r2 turn', () => inbox.calls('r2').some((c) => 'sendMessage' in c.body));
+    await acme.contactSays('r2', 'thanks, that was all');
+    await waitFor('r2 resolved', () => inbox.calls('r2').some((c) => c.body.complete === 'RESOLVED'));
+    await helper.delegate('r3');
+    await waitFor('r3 opening', () => inbox.calls('r3').some((c) => 'sendMessage' in c.body));
+    await waitFor('the opening stored', async () => (await bridge.db.query(`SELECT 1 FROM decisions WHERE kind = 'opening'`)).length === 1);
+    await waitFor('the resolve stored', async () => (await bridge.db.query(`SELECT 1 FROM decisions WHERE action = 'resolve'`)).length === 1);
+
+    dir = mkdtempSync(join(tmpdir(), 'iva-replay-'));
+    writeFileSync(join(dir, 'agents.yaml'), TEST_AGENTS);
+  }, 60_000);
+  afterAll(async () => {
+    await bridge.close();
+    await Promise.all([inbox.stop(), llm.stop()]);
+  });
+
+  const env = () => ({ OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'test-key', OPENAI_MAX_RETRIES: '0', TRIAGE_SECRET, HELPER_SECRET });
+  const replay = (args: string[], io = quietIo()) => replayCommand(['--database', bridge.db.url, '--out', join(dir, 'out'), ...args], env(), io);
+
+  /** Everything in the conversation tables, to prove replay changed none of it. */
+  const snapshot = async () => {
+    const tables = ['conversations', 'messages', 'decisions', 'actions', 'webhook_events'];
+    return Promise.all(tables.map(async (t) => [t, await bridge.db.query(`SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS h, count(*) FROM ${t} t`)]));
+  };
+
+  /** The acme turns as stored: the replies (confidence 0.8 and 0.7) and the resolve (0.95). */
+  const acmeTurns = async () =>
+    (await bridge.db.query(`SELECT d.action FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.agent_id = 'acme' ORDER BY d.id`)).map((r: { action: string }) => r.action);
+
+  it('rebuilds the exact prompt each stored turn saw, and finds nothing changed with the same agents file', async () => {
+    const turns = (await acmeTurns()).length;
+    expect(turns).toBeGreaterThanOrEqual(4);
+    const turnPrompts = llm.requests.filter((r) => r.response_format?.json_schema?.name === 'decision').map((r) => JSON.stringify(r.messages));
+    const before = await snapshot();
+    const inboxCalls = inbox.calls().length;
+    llm.requests.length = 0;
+
+    expect(await replay(['--agent', 'acme', '--agents-file', join(dir, 'agents.yaml')])).toBe(0);
+    const report = latest(join(dir, 'out'));
+    expect(report.totals).toMatchObject({ turns, replayed: turns, exact: turns, notExact: 0, withoutSnapshot: 0, promptChanged: 0, changed: 0, actionChanged: 0 });
+    // Byte for byte the messages the live turns sent to the LLM.
+    const replayed = llm.requests.filter((r) => r.response_format?.json_schema?.name === 'decision').map((r) => JSON.stringify(r.messages));
+    expect(replayed).toHaveLength(turns);
+    for (const prompt of replayed) expect(turnPrompts).toContain(prompt);
+
+    // Read-only: not a row changed, not a call to Inbox 2.0.
+    expect(await snapshot()).toEqual(before);
+    expect(inbox.calls()).toHaveLength(inboxCalls);
+
+    // The Delegation agent's opening question replays as an opening.
+    expect(await replay(['--agent', 'helper', '--agents-file', join(dir, 'agents.yaml')])).toBe(0);
+    expect(latest(join(dir, 'out')).rows).toEqual([expect.objectContaining({ kind: 'opening', contextExact: true, changes: [] })]);
+  });
+
+  it('reports an action change when the edited agents file changes the outcome, and exports it as a case', async () => {
+    // A team raises the confidence floor: the 0.8 and 0.7 replies now hand over; the 0.95 resolve stays.
+    writeFileSync(join(dir, 'edited.yaml'), TEST_AGENTS.replace('    topics: [Billing, Shipping, Returns]', '    topics: [Billing, Shipping, Returns]\n    limits: { minConfidence: 0.9 }'));
+    const io = quietIo();
+    const exported = join(dir, 'cases', 'from-replay.yaml');
+    expect(await replay(['--agent', 'acme', '--agents-file', join(dir, 'edited.yaml'), '--export-cases', exported], io)).toBe(0);
+    const report = latest(join(dir, 'out'));
+    const replies = (await acmeTurns()).filter((a) => a === 'reply').length;
+    expect(report.totals).toMatchObject({ exact: report.totals.turns, actionChanged: replies, transitions: { 'reply → handover': replies } });
+    const changed = report.rows.filter((r) => r.changes.includes('action'));
+    expect(new Set(changed.map((r) => r.inboxConversationId))).toEqual(new Set(['r1', 'r2']));
+    expect(changed[0].now!.guardrails.join(' ')).toMatch(/confidence 0.8 is under 0.9/);
+    expect(report.rows.find((r) => r.then.action === 'resolve')).toMatchObject({ changes: [], now: { action: 'resolve' } });
+    expect(io.lines.join('\n')).toMatch(/reply → handover/);
+
+    // The export is a valid case file whose expectations are what was decided then.
+    const file = parse(readFileSync(exported, 'utf8'));
+    expect(file.agent).toBe('acme');
+    expect(file.cases).toHaveLength(replies);
+    expect(file.cases[0]).toMatchObject({ contactName: 'Ann', language: 'en', transcript: [{ contact: 'Where is my order A-12345?' }], expect: { action: 'reply', topics: ['Shipping'], attributes: { order_number: 'A-12345' } } });
+    // …and it runs as one: against the edited file, it fails where the behaviour changed.
+    const evalIo = quietIo();
+    expect(await evalCommand(['--cases', exported, '--agents-file', join(dir, 'edited.yaml'), '--out', join(dir, 'eval-out')], env(), evalIo)).toBe(0);
+    expect(evalIo.lines.join('\n')).toMatch(new RegExp(`Passed 0/${replies} runs`));
+  });
+
+  it('says so when there is nothing to replay, and refuses bad arguments', async () => {
+    const io = quietIo();
+    expect(await replay(['--agent', 'acme', '--since', '1ms', '--agents-file', join(dir, 'agents.yaml')], io)).toBe(0);
+    expect(io.lines.join('\n')).toMatch(/No turn of acme since/);
+    const bad = quietIo();
+    expect(await replay(['--agent', 'acme', '--since', 'yesterday'], bad)).toBe(64);
+    expect(bad.lines.join('\n')).toMatch(/--since must be a duration/);
+    expect(await replay(['--since', '1d'], quietIo())).toBe(64);
+  });
+});
