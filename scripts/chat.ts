@@ -9,6 +9,7 @@ import { planFold } from '../src/agent/memory.js';
 import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { contactMessage } from '../src/conversation/decision-body.js';
+import { appendCase } from '../src/evals/case-writer.js';
 import { agentsFilePath, readAgentsForTools, toolLlm } from './tool-support.js';
 
 const { values } = parseArgs({
@@ -49,10 +50,12 @@ let transcript: TranscriptEntry[] = [];
 let summary: string | null = null;
 let turns = 0;
 const attributes = new Map<string, string>();
+/** The state the last turn was decided in, and what it decided: what `/save` turns into an eval case. */
+let lastTurn: { transcript: TranscriptEntry[]; attributes: Record<string, string>; summary: string | null; turns: number; decision: import('../src/agent/decision.js').Decision } | undefined;
 
 console.log(`Chatting with "${agent.name}" (${agent.id}, ${agent.mode}) from ${file}`);
 console.log(`LLM: ${values.scripted ? 'scripted (no API key needed)' : `${env.OPENAI_BASE_URL}, model ${agent.llm.model}`}`);
-console.log('Type as the contact. /reset starts over, /quit leaves. The agents file is re-read before every turn.\n');
+console.log('Type as the contact. /save <case-id> keeps the last turn as an eval case, /reset starts over, /quit leaves. The agents file is re-read before every turn.\n');
 
 const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
 if (process.stdin.isTTY) rl.setPrompt('you › ');
@@ -80,6 +83,7 @@ async function turn(text: string | null): Promise<void> {
   };
   const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn' });
   const d = outcome.decision;
+  lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d };
   transcript = transcript.map((e) => ({ ...e, pending: false }));
   if (text !== null) turns++;
   const shown = contactMessage(agent, d);
@@ -97,6 +101,38 @@ async function turn(text: string | null): Promise<void> {
   console.log('');
 }
 
+/**
+ * `/save <id>`: the last turn as an eval case in evals/<agent>/playground.yaml, with what the agent
+ * decided as the expectation; edit the expectation there if the agent got it wrong.
+ */
+function save(id: string): void {
+  if (!lastTurn) return void console.log('(nothing to save yet: no turn was decided)\n');
+  if (!id) return void console.log('(usage: /save <case-id>, like /save refund-over-limit)\n');
+  const path = `evals/${agent.id}/playground.yaml`;
+  const d = lastTurn.decision;
+  try {
+    appendCase(
+      path,
+      agent.id,
+      {
+        id,
+        tags: ['playground'],
+        language: values.lang ?? 'en',
+        ...(Object.keys(lastTurn.attributes).length ? { contactAttributes: lastTurn.attributes } : {}),
+        ...(lastTurn.summary ? { summary: lastTurn.summary } : {}),
+        // Only when the count differs from the agent messages shown (a summary folded some away).
+        ...(lastTurn.turns !== lastTurn.transcript.filter((e) => e.direction === 'outbound').length ? { agentTurns: lastTurn.turns } : {}),
+        transcript: lastTurn.transcript.map((e) => (e.direction === 'inbound' ? { contact: e.text ?? '' } : { agent: e.text ?? '' })),
+        expect: { action: d.action, topics: d.topics, attributes: d.contactAttributes },
+      },
+      '# Cases saved from npm run chat with /save: the expectation is what the agent decided then.\n# Correct it where the agent was wrong; npm run eval -- --agent <id> runs this file with the rest.',
+    );
+    console.log(`(saved as case "${id}" in ${path}; npm run eval -- --agent ${agent.id} runs it)\n`);
+  } catch (err) {
+    console.log(`(not saved: ${err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message})\n`);
+  }
+}
+
 if (agent.mode === 'delegation') {
   console.log('(a Delegation agent speaks first)');
   await turn(null);
@@ -105,6 +141,11 @@ if (process.stdin.isTTY) rl.prompt();
 for await (const line of rl) {
   const text = line.trim();
   if (text === '/quit') break;
+  if (text.startsWith('/save')) {
+    save(text.slice(5).trim());
+    if (process.stdin.isTTY) rl.prompt();
+    continue;
+  }
   if (text === '/reset') {
     transcript = [];
     summary = null;

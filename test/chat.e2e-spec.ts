@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { loadCaseFile } from '../src/evals/case.loader.js';
 import { waitFor } from './support/bridge.js';
 
 const CHAT = 'dist/scripts/chat.js';
@@ -46,6 +47,40 @@ describe('npm run chat (the prompt playground)', () => {
 
     child.stdin.write('/quit\n');
     expect(await exited).toBe(0);
+  });
+
+  it('/save keeps the last turn as an eval case that the eval command loads', async () => {
+    if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
+    const dir = mkdtempSync(join(tmpdir(), 'iva-chat-save-'));
+    const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', '--agents', resolve('agents.example.yaml'), '--scripted'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await waitFor('the banner', () => out.includes('Type as the contact'));
+    child.stdin.write('Where is my order A-12345?\n');
+    await waitFor('the decision', () => out.includes('reason:'));
+    child.stdin.write('/save order-status\n');
+    await waitFor('saved', () => out.includes('saved as case'));
+    child.stdin.write('/save order-status\n');
+    await waitFor('the duplicate refused', () => out.includes('not saved'));
+    expect(out).toMatch(/not saved: .*duplicate case id "order-status"/);
+    child.stdin.write('/quit\n');
+    expect(await exited).toBe(0);
+
+    const file = loadCaseFile(join(dir, 'evals', 'acme-triage', 'playground.yaml'));
+    expect(file.agent).toBe('acme-triage');
+    expect(file.cases).toEqual([
+      expect.objectContaining({
+        id: 'order-status',
+        transcript: [{ contact: 'Where is my order A-12345?' }],
+        expect: { action: 'reply', topics: ['Shipping'], attributes: { order_number: 'A-12345' } },
+      }),
+    ]);
   });
 
   it('refuses an unknown agent with the list of known ones', async () => {

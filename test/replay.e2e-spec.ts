@@ -80,7 +80,7 @@ describe('npm run replay', () => {
 
   /** The acme turns as stored: the replies (confidence 0.8 and 0.7) and the resolve (0.95). */
   const acmeTurns = async () =>
-    (await bridge.db.query(`SELECT d.action FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.agent_id = 'acme' ORDER BY d.id`)).map((r: { action: string }) => r.action);
+    (await bridge.db.query(`SELECT d.action FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.agent_id = 'acme' ORDER BY d.id`)).map((r) => r.action as string);
 
   it('rebuilds the exact prompt each stored turn saw, and finds nothing changed with the same agents file', async () => {
     const turns = (await acmeTurns()).length;
