@@ -14,6 +14,7 @@ import { QUEUES } from '../src/scheduler/queues.js';
 import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
 import { WebhookSender } from '../test/fakes/webhook-sender.js';
+import { replayCommand } from './replay-command.js';
 import { DEMO_AGENTS, DEMO_HELPER_SECRET, DEMO_TRIAGE_SECRET } from './demo-agents.js';
 import { scriptedAnswer } from './scripted-llm.js';
 
@@ -219,6 +220,20 @@ async function main(): Promise<number> {
   const total = scenarios.reduce((n, s) => n + s.expect.length, 0);
   say(failures === 0 ? green(bold(`All ${total} scripted outcomes happened.`)) : red(bold(`${failures} of ${total} scripted outcomes did not happen.`)));
   say(dim(`The rows are in ${demoDb.toString().replace(/:[^:@/]*@/, ':***@')} (conversations, messages, decisions, actions, webhook_events).`));
+
+  // What the stored turns are for: deciding them again with an edited agents file (docs/evals.md).
+  say();
+  say(bold('Replay: what would a confidence floor of 0.9 have changed in these conversations?'));
+  const edited = join(dir, 'agents-stricter.yaml');
+  writeFileSync(edited, DEMO_AGENTS.replace('    topics: [Billing, Shipping, Returns, Timeout]', '    topics: [Billing, Shipping, Returns, Timeout]\n    limits: { minConfidence: 0.9 }'));
+  const replayed = await replayCommand(['--agent', 'acme-triage', '--database', demoDb.toString(), '--agents-file', edited, '--scripted'], process.env, {
+    out: (text) => text.split('\n').forEach((line) => say(dim(`  ${line}`))),
+    err: (text) => text.split('\n').forEach((line) => say(red(`  ${line}`))),
+    stream: process.stderr,
+  });
+  if (replayed !== 0) failures++;
+  say(dim('Next: npm run eval -- --agent acme-triage --scripted   (the shipped eval cases; add OPENAI_API_KEY for a real model)'));
+  say(dim('      npm run replay -- --agent acme-triage             (these turns again, with your agents file)'));
 
   await app.close();
   for (const name of Object.values(QUEUES)) {

@@ -1,6 +1,6 @@
 // `npm run eval -- [--agent <id>] [--cases <glob>] [--scripted] [--judge-model <m>] [--contact-model <m>]
 //                  [--concurrency N] [--repeat k] [--compare <report.json>] [--agents-file F] [--out DIR]`
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
@@ -14,7 +14,7 @@ import { renderSummary, writeReport } from '../src/evals/report.js';
 import { runAll, type Job } from '../src/evals/runner.js';
 import { ContactSimulator } from '../src/evals/simulate.js';
 import type { EvalReport, ThresholdResult } from '../src/evals/types.js';
-import { agentsFilePath, readAgentsForTools, toolLlm } from './tool-support.js';
+import { agentsFilePath, readAgentsForTools, shownPath, toolLlm } from './tool-support.js';
 
 export const EXIT = { ok: 0, thresholds: 1, usage: 64, config: 78, error: 70 } as const;
 
@@ -80,8 +80,8 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   const wanted = values.agent;
   if (wanted) files = files.filter((f) => wanted.includes(f.agent));
-  const problems = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}" is not in ${relative(process.cwd(), agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
-  if (wanted) for (const id of wanted) if (!agents.has(id)) problems.push(`no agent "${id}" in ${relative(process.cwd(), agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
+  const problems = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}" is not in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
+  if (wanted) for (const id of wanted) if (!agents.has(id)) problems.push(`no agent "${id}" in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
   if (problems.length) {
     io.err(problems.join('\n'));
     return EXIT.config;
@@ -133,7 +133,7 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         agents: [...new Set(files.map((f) => f.agent))],
-        agentsFile: relative(process.cwd(), agentsFile),
+        agentsFile: shownPath(agentsFile),
         caseFiles: files.map((f) => f.file),
         llm: llm.label,
         scripted: llm.scripted,

@@ -1,7 +1,7 @@
 // `npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
 //                    [--database <url>] [--export-cases <file>] [--export changed|all] [--concurrency N] [--out DIR]`
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { exportCases, renderReplayMarkdown, type ReplayReport } from '../src/eva
 import { replayTotals, replayTurn, storedMessages, storedTurns, type ReplayRow } from '../src/evals/replay.js';
 import { DEMO_AGENTS } from './demo-agents.js';
 import { EXIT, type Io } from './eval-command.js';
-import { agentsFilePath, parseAgentsForTools, readAgentsForTools, toolLlm } from './tool-support.js';
+import { agentsFilePath, parseAgentsForTools, readAgentsForTools, shownPath, toolLlm } from './tool-support.js';
 
 /** Where `npm run demo` leaves its conversations (scripts/demo.ts). */
 export const DEMO_DATABASE = 'inbox_va_bridge_demo';
@@ -75,7 +75,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       const file =
         usingDemo && !values['agents-file']
           ? { ...parseAgentsForTools(DEMO_AGENTS, 'demo agents (scripts/demo-agents.ts)'), path: 'demo agents (scripts/demo-agents.ts)' }
-          : { ...readAgentsForTools(agentsFilePath(values['agents-file'], env)), path: relative(process.cwd(), agentsFilePath(values['agents-file'], env)) };
+          : { ...readAgentsForTools(agentsFilePath(values['agents-file'], env)), path: shownPath(agentsFilePath(values['agents-file'], env)) };
       agent = file.agents.find((a) => a.id === agentId);
       pricing = file.pricing;
       agentsFile = file.path;
@@ -157,7 +157,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
           ...rows
             .filter((r) => r.changes.includes('action'))
             .slice(0, 10)
-            .map((r) => `  ${r.inboxConversationId} decision ${r.decisionId}: ${r.then.action} → ${r.now!.action} · then: ${clip(r.then.reason)} · now: ${clip(r.now!.reason)}`),
+            .map((r) => `  ${r.inboxConversationId} decision ${r.decisionId}: ${r.then.action} → ${r.now!.action} · then: ${clip(r.then.reason)} · now: ${clip(r.now!.failure ?? r.now!.reason)}${r.now!.guardrails.length ? ` [${r.now!.guardrails.join('; ')}]` : ''}`),
           `Report: ${join(dir, 'report.md')} (also report.json, results.jsonl)`,
         ].join('\n'),
       );

@@ -2,6 +2,7 @@
 // need, and an LLM (the scripted stand-in or the configured endpoint).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+export { shownPath } from '../src/common/paths.js';
 import { readAgentsFile, parseAgentsFile, type AgentsFile } from '../src/config/agents.loader.js';
 import { parseEnv, type Env } from '../src/config/env.schema.js';
 import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';

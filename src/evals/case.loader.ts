@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
 import { glob } from 'tinyglobby';
+import { shownPath } from '../common/paths.js';
 import { ConfigError } from '../config/config.error.js';
 import { describeIssue, lineOf, parseYamlSource } from '../config/yaml-source.js';
 import { CaseFileSchema, type CaseFile, type EvalCase } from './case.schema.js';
@@ -20,7 +20,7 @@ export interface LoadedCaseFile extends CaseFile {
 
 /** Reads and validates one case file; every problem names the file, the line, the case and the field. */
 export function loadCaseFile(path: string): LoadedCaseFile {
-  const name = relative(process.cwd(), path) || path;
+  const name = shownPath(path);
   let source: string;
   try {
     source = readFileSync(path, 'utf8');
