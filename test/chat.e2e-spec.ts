@@ -7,68 +7,65 @@ import { waitFor } from './support/bridge.js';
 
 const CHAT = 'dist/scripts/chat.js';
 
+/** The playground as a person runs it, from `cwd`: `child` to type into, `out()` what it printed so far. */
+function startChat(agentsFile: string, cwd = process.cwd()) {
+  if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
+  const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', '--agents', resolve(agentsFile), '--scripted'], {
+    cwd,
+    env: { PATH: process.env.PATH },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let printed = '';
+  child.stdout.on('data', (chunk) => (printed += chunk));
+  child.stderr.on('data', (chunk) => (printed += chunk));
+  const exited = new Promise<number | null>((done) => child.on('exit', done));
+  return { child, out: () => printed, exited };
+}
+
 describe('npm run chat (the prompt playground)', () => {
   it('shows each decision, keeps the conversation, and re-reads the agents file between turns', async () => {
-    if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
     const dir = mkdtempSync(join(tmpdir(), 'iva-chat-'));
     const agentsFile = join(dir, 'agents.yaml');
     writeFileSync(agentsFile, readFileSync('agents.example.yaml', 'utf8'));
+    const { child, out, exited } = startChat(agentsFile);
 
-    const child = spawn(process.execPath, [CHAT, '--agent', 'acme-triage', '--agents', agentsFile, '--scripted'], {
-      env: { PATH: process.env.PATH },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-
-    await waitFor('the banner', () => out.includes('Type as the contact'));
+    await waitFor('the banner', () => out().includes('Type as the contact'));
     child.stdin.write('Where is my order A-12345?\n');
-    await waitFor('the first decision', () => out.includes('reason:'));
-    expect(out).toMatch(/agent › Your order A-12345 left our warehouse/);
-    expect(out).toMatch(/action: reply {3}confidence: 0.92/);
-    expect(out).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);
+    await waitFor('the first decision', () => out().includes('reason:'));
+    expect(out()).toMatch(/agent › Your order A-12345 left our warehouse/);
+    expect(out()).toMatch(/action: reply {3}confidence: 0.92/);
+    expect(out()).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);
 
     // The team renames the topic in the agents file; the next turn uses the new allow-list.
     writeFileSync(agentsFile, readFileSync(agentsFile, 'utf8').replace('topics: [Billing, Shipping, Returns]', 'topics: [Billing, Delivery, Returns]'));
-    const before = out.length;
+    const before = out().length;
     child.stdin.write('And order B-777?\n');
-    await waitFor('the second decision', () => out.slice(before).includes('reason:'));
-    const second = out.slice(before);
+    await waitFor('the second decision', () => out().slice(before).includes('reason:'));
+    const second = out().slice(before);
     expect(second).toMatch(/topics: Billing/);
     expect(second).not.toMatch(/Shipping/);
 
-    const beforeHuman = out.length;
+    const beforeHuman = out().length;
     child.stdin.write('I want to talk to a real person\n');
-    await waitFor('the handover', () => out.slice(beforeHuman).includes('conversation would end here'));
-    expect(out.slice(beforeHuman)).toMatch(/action: handover/);
-    expect(out.slice(beforeHuman)).toMatch(/guardrail: the contact asked for a human/);
+    await waitFor('the handover', () => out().slice(beforeHuman).includes('conversation would end here'));
+    expect(out().slice(beforeHuman)).toMatch(/action: handover/);
+    expect(out().slice(beforeHuman)).toMatch(/guardrail: the contact asked for a human/);
 
     child.stdin.write('/quit\n');
     expect(await exited).toBe(0);
   });
 
   it('/save keeps the last turn as an eval case that the eval command loads', async () => {
-    if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
     const dir = mkdtempSync(join(tmpdir(), 'iva-chat-save-'));
-    const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', '--agents', resolve('agents.example.yaml'), '--scripted'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await waitFor('the banner', () => out.includes('Type as the contact'));
+    const { child, out, exited } = startChat('agents.example.yaml', dir);
+    await waitFor('the banner', () => out().includes('Type as the contact'));
     child.stdin.write('Where is my order A-12345?\n');
-    await waitFor('the decision', () => out.includes('reason:'));
+    await waitFor('the decision', () => out().includes('reason:'));
     child.stdin.write('/save order-status\n');
-    await waitFor('saved', () => out.includes('saved as case'));
+    await waitFor('saved', () => out().includes('saved as case'));
     child.stdin.write('/save order-status\n');
-    await waitFor('the duplicate refused', () => out.includes('not saved'));
-    expect(out).toMatch(/not saved: .*duplicate case id "order-status"/);
+    await waitFor('the duplicate refused', () => out().includes('not saved'));
+    expect(out()).toMatch(/not saved: .*duplicate case id "order-status"/);
     child.stdin.write('/quit\n');
     expect(await exited).toBe(0);
 

@@ -1,6 +1,6 @@
 import type { CaseExpect } from './case.schema.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics, percentile } from './metrics.js';
-import { checkRun } from './score.js';
+import { fakeRun } from '../../test/support/eval-runs.js';
 import type { CaseRun, Decided, JudgeVerdict, Metrics } from './types.js';
 
 interface RunSpec {
@@ -10,34 +10,8 @@ interface RunSpec {
   extra?: Partial<CaseRun>;
 }
 
-/** A run whose checks come from the real checkRun, so the fixture cannot disagree with the scorer. */
 function run({ id, expect, decided = {}, extra = {} }: RunSpec): CaseRun {
-  const d: Decided = { action: 'reply', message: '', topics: [], attributes: {}, confidence: 0.9, reason: 'r', handoverNote: '', ...decided };
-  const { checks, passed } = checkRun(expect, d);
-  return {
-    caseId: id,
-    file: 'cases/acme.yaml',
-    line: 10,
-    agentId: 'acme',
-    tags: [],
-    language: 'en',
-    repeat: 0,
-    kind: 'turn',
-    expect,
-    decided: d,
-    proposed: null,
-    outOfPolicy: { topics: [], attributes: [], guardrails: [] },
-    failure: null,
-    error: null,
-    checks,
-    passed,
-    judge: null,
-    model: 'gpt-4.1-mini',
-    latencyMs: 100,
-    usage: { promptTokens: 1000, completionTokens: 100, cachedTokens: 200 },
-    costUsd: 0.001,
-    ...extra,
-  };
+  return fakeRun(id, expect, decided, extra);
 }
 
 const judged = (status: 'pass' | 'fail', promptTokens: number, completionTokens: number): JudgeVerdict => ({

@@ -4,7 +4,6 @@ import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
 import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js';
 import type { AgentConfig } from '../config/agents.schema.js';
-import { contactMessage } from '../conversation/decision-body.js';
 import type { EvalAction } from './case.schema.js';
 import { costOf } from './score.js';
 import type { PriceTable, Usage } from './types.js';
@@ -17,13 +16,8 @@ export interface StoredTurn {
   session: number;
   kind: PromptKind;
   createdAt: string;
-  action: EvalAction;
-  message: string;
-  topics: string[];
-  attributes: Record<string, string>;
-  reason: string;
-  guardrails: string[];
-  failure: string | null;
+  /** What was decided then. */
+  then: ReplayedDecision;
   context: ContextSnapshot | null;
   contextHash: string | null;
   promptHash: string | null;
@@ -106,13 +100,7 @@ export async function storedTurns(db: pg.ClientBase, agentId: string, since: Dat
       session: r.session,
       kind: r.kind,
       createdAt: new Date(r.created_at).toISOString(),
-      action: r.action,
-      message: r.message,
-      topics: r.topics,
-      attributes: r.contact_attributes,
-      reason: r.reason,
-      guardrails: r.guardrails,
-      failure: r.failure,
+      then: { action: r.action, message: r.message, topics: r.topics, attributes: r.contact_attributes, reason: r.reason, guardrails: r.guardrails, failure: r.failure },
       context: r.context,
       contextHash: r.context_hash,
       promptHash: r.prompt_hash,
@@ -142,15 +130,7 @@ export async function replayTurn(
 ): Promise<ReplayRow> {
   const { context, missing } = contextFromSnapshot(turn.context!, messages);
   const hashes = promptHashes(buildDecisionPrompt(agent, context, turn.kind));
-  const then: ReplayedDecision = {
-    action: turn.action,
-    message: turn.message,
-    topics: turn.topics,
-    attributes: turn.attributes,
-    reason: turn.reason,
-    guardrails: turn.guardrails,
-    failure: turn.failure,
-  };
+  const then = turn.then;
   const row: ReplayRow = {
     decisionId: turn.decisionId,
     conversationId: turn.conversationId,
@@ -228,9 +208,4 @@ export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): Replay
     tokens,
     costUsd: priced.length ? priced.reduce((sum, r) => sum + r.costUsd!, 0) : null,
   };
-}
-
-/** What the contact read then, for the report: the canned handover line when the decision had none. */
-export function shownThen(agent: AgentConfig, then: ReplayedDecision): string {
-  return contactMessage(agent, then);
 }

@@ -5,34 +5,11 @@ import type { CaseExpect } from './case.schema.js';
 import { compareReports, readReport } from './compare.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics } from './metrics.js';
 import { cell, renderMarkdown, renderSummary, writeReport } from './report.js';
-import { checkRun } from './score.js';
+import { fakeRun } from '../../test/support/eval-runs.js';
 import type { CaseRun, Decided, EvalReport, RunInfo } from './types.js';
 
 function run(id: string, expect: CaseExpect, decided: Partial<Decided> = {}, extra: Partial<CaseRun> = {}): CaseRun {
-  const d: Decided = { action: 'reply', message: 'Hello.', topics: [], attributes: {}, confidence: 0.9, reason: 'looked fine', handoverNote: '', ...decided };
-  return {
-    caseId: id,
-    file: 'cases/acme.yaml',
-    line: 10,
-    agentId: 'acme',
-    tags: [],
-    language: 'en',
-    repeat: 0,
-    kind: 'turn',
-    expect,
-    decided: d,
-    proposed: null,
-    outOfPolicy: { topics: [], attributes: [], guardrails: [] },
-    failure: null,
-    error: null,
-    ...checkRun(expect, d),
-    judge: null,
-    model: 'gpt-4.1-mini',
-    latencyMs: 800,
-    usage: { promptTokens: 1200, completionTokens: 80, cachedTokens: 1000 },
-    costUsd: 0.0004,
-    ...extra,
-  };
+  return fakeRun(id, expect, { message: 'Hello.', reason: 'looked fine', ...decided }, { latencyMs: 800, usage: { promptTokens: 1200, completionTokens: 80, cachedTokens: 1000 }, costUsd: 0.0004, ...extra });
 }
 
 const INFO: RunInfo = {
