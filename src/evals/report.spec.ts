@@ -131,7 +131,7 @@ describe(renderSummary.name, () => {
     const sut = renderSummary(report(RUNS));
     expect(sut).toContain('Passed 3/4 runs (75%).');
     expect(sut).toContain('Handover recall: 50%');
-    expect(sut).toContain('Thresholds: 1 of 2 failed: Handover recall 50% (≥ 90%)');
+    expect(sut).toContain('Thresholds: 1 of 2 failed:\n  Handover recall 50% (≥ 90%)');
   });
 });
 

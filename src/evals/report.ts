@@ -53,11 +53,15 @@ export function renderSummary(report: EvalReport, comparison?: Comparison): stri
   if (report.thresholds.length) {
     const failed = report.thresholds.filter((t) => !t.ok);
     const gate = report.info.gated ? '' : ' (not gating)';
-    lines.push(
-      failed.length
-        ? `Thresholds: ${failed.length} of ${report.thresholds.length} failed${gate}: ${failed.map((t) => `${thresholdName(t)} ${thresholdActual(t)} (${thresholdLimit(t)})`).join('; ')}`
-        : `Thresholds: all ${report.thresholds.length} met${gate}.`,
-    );
+    lines.push(failed.length ? `Thresholds: ${failed.length} of ${report.thresholds.length} failed${gate}:` : `Thresholds: all ${report.thresholds.length} met${gate}.`);
+    // One line per case file, the ten worst files at most: the rest is in report.md.
+    const byFile = new Map<string, ThresholdResult[]>();
+    for (const t of failed) byFile.set(t.file ?? '', [...(byFile.get(t.file ?? '') ?? []), t]);
+    const files = [...byFile].sort((a, b) => b[1].length - a[1].length);
+    for (const [file, ts] of files.slice(0, 10)) {
+      lines.push(`  ${file ? `${file}: ` : ''}${ts.map((t) => `${thresholdName(t)} ${thresholdActual(t)} (${thresholdLimit(t)})`).join(' · ')}`);
+    }
+    if (files.length > 10) lines.push(`  … and ${files.length - 10} more file(s), in report.md`);
   }
   if (comparison) {
     const passRate = comparison.deltas.find((d) => d.name === 'passRate');
@@ -217,6 +221,7 @@ function judgeSection(report: EvalReport): string[] {
   const j = report.metrics.judge;
   const out = ['## LLM judge', '', 'A second model grades the cases that have a `judge:` rubric. Its verdicts are opinions: they are not part of the pass rate or any figure above.', ''];
   if (!j.judged && !j.skipped && !j.errors) return [...out, 'No case was judged.'];
+  if (!j.judged && !j.errors) return [...out, `${j.skipped} run(s) have a rubric; none was judged (${report.info.scripted ? 'the scripted LLM cannot judge' : 'no --judge-model given'}).`];
   const judgeCost = report.metrics.judgeCostUsd;
   out.push(
     ...table(
@@ -234,7 +239,7 @@ function judgeSection(report: EvalReport): string[] {
       ],
     ),
   );
-  const notable = report.runs.filter((r) => r.judge && r.judge.status !== 'pass');
+  const notable = report.runs.filter((r) => r.judge && r.judge.status !== 'pass' && r.judge.status !== 'skipped');
   if (notable.length) {
     out.push('', ...table(['Case', 'Verdict', 'Reason'], notable.map((r) => [`${caseKey(r)}${runLabel(r, report)}`, r.judge!.status, r.judge!.reason])));
   }

@@ -1,0 +1,148 @@
+// The eval cases shipped in evals/: they load, they are for agents that exist, and they could pass.
+// A case that expects a topic or attribute outside its agent's allow-lists is wrong by construction
+// (the guardrails drop those), so it is caught here rather than as a failure in every eval run.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseAgentsFile } from '../config/agents.loader.js';
+import type { AgentConfig } from '../config/agents.schema.js';
+import { ConfigError } from '../config/config.error.js';
+import { loadCaseFiles, type LoadedCase, type LoadedCaseFile } from './case.loader.js';
+import { acceptedActions } from './case.schema.js';
+
+const LANGUAGES = ['en', 'fr', 'es', 'de'] as const;
+const MIN_CASES = 120;
+const MIN_PER_LANGUAGE = 20;
+
+/** The categories each agent's cases must cover; a category is a file name and a tag. */
+const CATEGORIES: Record<string, string[]> = {
+  'acme-triage': [
+    'answerable',
+    'resolve',
+    'out-of-scope',
+    'human-request',
+    'complaints-refunds',
+    'attributes',
+    'injection',
+    'bursts',
+    'multi-turn',
+  ],
+  'acme-helper': ['opening', 'collecting', 'hand-back', 'refusal', 'off-task'],
+};
+
+// Like scripts/chat.ts: the secrets are not needed to read the agents, so any missing one is '00'.
+const secrets = new Proxy(process.env, { get: (env, key: string) => env[key] ?? '00' });
+const agents = new Map<string, AgentConfig>(
+  parseAgentsFile(readFileSync('agents.example.yaml', 'utf8'), secrets, 'agents.example.yaml').agents.map((a) => [a.id, a]),
+);
+
+let files: LoadedCaseFile[] = [];
+let cases: LoadedCase[] = [];
+
+beforeAll(async () => {
+  try {
+    files = await loadCaseFiles(['evals/**/*.yaml']);
+  } catch (err) {
+    // Show every file:line problem, not just "ConfigError".
+    if (err instanceof ConfigError) throw new Error(`the shipped case files do not load:\n${err.problems.join('\n')}`);
+    throw err;
+  }
+  cases = files.flatMap((f) => f.cases);
+});
+
+const where = (c: LoadedCase) => `${c.file}:${c.line} case "${c.id}"`;
+const category = (file: string) => basename(file, '.yaml');
+
+describe('the shipped eval cases (evals/)', () => {
+  it(`load, and number at least ${MIN_CASES}`, () => {
+    expect(files.length).toBeGreaterThan(0);
+    expect(cases.length).toBeGreaterThanOrEqual(MIN_CASES);
+  });
+
+  it('have ids unique across all files, so a report line names one case', () => {
+    const seen = new Map<string, string>();
+    const duplicates: string[] = [];
+    for (const c of cases) {
+      const first = seen.get(c.id);
+      if (first) duplicates.push(`${where(c)} repeats the id of ${first}`);
+      else seen.set(c.id, where(c));
+    }
+    expect(duplicates).toEqual([]);
+  });
+
+  it(`are in ${LANGUAGES.join(', ')}, at least ${MIN_PER_LANGUAGE} each, each tagged with its language`, () => {
+    const problems = cases.flatMap((c) => {
+      if (!c.language || !(LANGUAGES as readonly string[]).includes(c.language)) return [`${where(c)}: language ${c.language ?? '(none)'}`];
+      return c.tags.includes(c.language) ? [] : [`${where(c)}: no tag "${c.language}"`];
+    });
+    expect(problems).toEqual([]);
+    const short = LANGUAGES.map((language) => ({ language, cases: cases.filter((c) => c.language === language).length })).filter(
+      (l) => l.cases < MIN_PER_LANGUAGE,
+    );
+    expect(short).toEqual([]);
+  });
+
+  it('are each for an agent of agents.example.yaml', () => {
+    const unknown = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}"`);
+    expect(unknown).toEqual([]);
+  });
+
+  it("expect only topics and attributes on their agent's allow-lists, and start from known attributes on it", () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      const agent = agents.get(c.agentId);
+      if (!agent) continue;
+      const topics = new Set(agent.topics.map((t) => t.toLowerCase()));
+      for (const topic of c.expect.topics ?? []) {
+        if (!topics.has(topic.toLowerCase())) problems.push(`${where(c)}: expects topic "${topic}", not one of ${agent.topics.join(', ')}`);
+      }
+      const keys = [...Object.keys(c.expect.attributes ?? {}), ...Object.keys(c.contactAttributes)];
+      for (const key of keys) {
+        if (!Object.hasOwn(agent.contactAttributes, key)) problems.push(`${where(c)}: attribute "${key}" is not one of ${Object.keys(agent.contactAttributes).join(', ')}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('cover every category of each agent, each file holding the cases of one category, tagged with it', () => {
+    const problems: string[] = [];
+    for (const f of files) {
+      const expected = CATEGORIES[f.agent] ?? [];
+      const name = category(f.file);
+      if (!expected.includes(name)) problems.push(`${f.file}: "${name}" is not a category of ${f.agent} (${expected.join(', ')})`);
+      for (const c of f.cases) if (!c.tags.includes(name)) problems.push(`${where(c)}: no tag "${name}"`);
+    }
+    for (const [agent, categories] of Object.entries(CATEGORIES)) {
+      for (const name of categories) {
+        const count = cases.filter((c) => c.agentId === agent && category(c.file) === name).length;
+        if (count === 0) problems.push(`${agent}: no case in the category "${name}"`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('write expected attribute values as the agent should store them', () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      for (const [key, value] of Object.entries(c.expect.attributes ?? {})) {
+        if (value === null) continue;
+        if (key === 'order_number' && !/^A-\d{5}$/i.test(value)) problems.push(`${where(c)}: order_number "${value}" is not like A-12345`);
+        if (key === 'email' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) problems.push(`${where(c)}: email "${value}" is not an e-mail address`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('open a delegated conversation with a reply: an opening case has no transcript and accepts reply', () => {
+    const openings = cases.filter((c) => c.agentId === 'acme-helper' && category(c.file) === 'opening');
+    expect(openings.length).toBeGreaterThan(0);
+    const problems = openings
+      .filter((c) => c.transcript.length > 0 || !acceptedActions(c.expect).includes('reply'))
+      .map((c) => `${where(c)}: an opening has an empty transcript and accepts "reply"`);
+    expect(problems).toEqual([]);
+  });
+
+  it('give every file thresholds to gate a real model on', () => {
+    const missing = files.filter((f) => Object.keys(f.thresholds).length === 0).map((f) => f.file);
+    expect(missing).toEqual([]);
+  });
+});
