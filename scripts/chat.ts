@@ -41,8 +41,13 @@ if (!agents.some((a) => a.id === agentId)) {
   process.exit(64);
 }
 
-const llm = await toolLlm(values.scripted);
-const env = llm.env;
+let llm;
+try {
+  llm = await toolLlm(values.scripted);
+} catch (err) {
+  console.error(err instanceof ConfigError ? `${err.message}\n(or add --scripted to try the playground without an API key)` : String(err));
+  process.exit(78);
+}
 const engine = new DecisionEngine(llm.client);
 
 let agent = agents.find((a) => a.id === agentId)!;
@@ -54,7 +59,7 @@ const attributes = new Map<string, string>();
 let lastTurn: { transcript: TranscriptEntry[]; attributes: Record<string, string>; summary: string | null; turns: number; decision: import('../src/agent/decision.js').Decision } | undefined;
 
 console.log(`Chatting with "${agent.name}" (${agent.id}, ${agent.mode}) from ${file}`);
-console.log(`LLM: ${values.scripted ? 'scripted (no API key needed)' : `${env.OPENAI_BASE_URL}, model ${agent.llm.model}`}`);
+console.log(`LLM: ${values.scripted ? 'scripted (no API key needed)' : `${llm.label}, model ${agent.llm.model}`}`);
 console.log('Type as the contact. /save <case-id> keeps the last turn as an eval case, /reset starts over, /quit leaves. The agents file is re-read before every turn.\n');
 
 const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });

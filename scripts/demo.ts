@@ -14,6 +14,7 @@ import { QUEUES } from '../src/scheduler/queues.js';
 import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
 import { WebhookSender } from '../test/fakes/webhook-sender.js';
+import { redactUrl } from '../src/common/redact-url.js';
 import { replayCommand } from './replay-command.js';
 import { DEMO_AGENTS, DEMO_HELPER_SECRET, DEMO_TRIAGE_SECRET } from './demo-agents.js';
 import { scriptedAnswer } from './scripted-llm.js';
@@ -219,7 +220,7 @@ async function main(): Promise<number> {
   say();
   const total = scenarios.reduce((n, s) => n + s.expect.length, 0);
   say(failures === 0 ? green(bold(`All ${total} scripted outcomes happened.`)) : red(bold(`${failures} of ${total} scripted outcomes did not happen.`)));
-  say(dim(`The rows are in ${demoDb.toString().replace(/:[^:@/]*@/, ':***@')} (conversations, messages, decisions, actions, webhook_events).`));
+  say(dim(`The rows are in ${redactUrl(demoDb.toString())} (conversations, messages, decisions, actions, webhook_events).`));
 
   // What the stored turns are for: deciding them again with an edited agents file (docs/evals.md).
   say();

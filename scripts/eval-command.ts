@@ -1,11 +1,13 @@
 // `npm run eval -- [--agent <id>] [--cases <glob>] [--scripted] [--judge-model <m>] [--contact-model <m>]
 //                  [--concurrency N] [--repeat k] [--compare <report.json>] [--agents-file F] [--out DIR]`
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
 import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
+import { caseKind, caseTranscript } from '../src/evals/case-context.js';
 import { loadCaseFiles, type LoadedCaseFile } from '../src/evals/case.loader.js';
 import { compareReports, readReport, type Comparison } from '../src/evals/compare.js';
 import { Judge } from '../src/evals/judge.js';
@@ -80,8 +82,21 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   const wanted = values.agent;
   if (wanted) files = files.filter((f) => wanted.includes(f.agent));
+  if (!values.cases) {
+    // The default glob also finds the shipped example cases: a team's own agents file need not have their agents.
+    const others = files.filter((f) => !agents.has(f.agent));
+    if (others.length) io.out(`(${others.length} case file(s) of agents not in ${shownPath(agentsFile)} left out: ${[...new Set(others.map((f) => f.agent))].join(', ')})`);
+    files = files.filter((f) => agents.has(f.agent));
+  }
   const problems = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}" is not in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
   if (wanted) for (const id of wanted) if (!agents.has(id)) problems.push(`no agent "${id}" in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
+  // A case its agent cannot take (an Inception case with nothing from the contact) is found now, not after paying.
+  for (const c of files.flatMap((f) => f.cases)) {
+    const agent = agents.get(c.agentId);
+    if (!agent || c.simulate) continue;
+    const kind = caseKind(agent, caseTranscript(c.transcript));
+    if (typeof kind !== 'string') problems.push(`${c.file}:${c.line}: case "${c.id}": ${kind.error}`);
+  }
   if (problems.length) {
     io.err(problems.join('\n'));
     return EXIT.config;
@@ -95,7 +110,22 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
     return EXIT.config;
   }
 
-  const llm = await toolLlm(values.scripted, env);
+  const startedAt = new Date();
+  const dir = join(values.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+  try {
+    // Before the first LLM call: a report that cannot be written is found while it costs nothing.
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    io.err(`cannot write the report to ${dir}: ${(err as Error).message}`);
+    return EXIT.config;
+  }
+  let llm;
+  try {
+    llm = await toolLlm(values.scripted, env);
+  } catch (err) {
+    io.err(err instanceof ConfigError ? err.message : String(err));
+    return EXIT.config;
+  }
   try {
     const judgeModel = values.scripted ? undefined : values['judge-model'];
     const contactModel = values['contact-model'] ?? judgeModel;
@@ -109,10 +139,9 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
       agents,
       prices: pricing,
       judge: judgeModel ? new Judge(llm.client, judgeModel) : undefined,
-      simulator: simulate ? new ContactSimulator(llm.client, contactModel ?? [...agents.values()][0].llm.model) : undefined,
+      simulator: simulate ? new ContactSimulator(llm.client, contactModel) : undefined,
     };
 
-    const startedAt = new Date();
     io.out(`Evaluating ${jobs.length} run(s) of ${files.reduce((n, f) => n + f.cases.length, 0) - skipped.length} case(s) from ${files.length} file(s) · LLM: ${llm.label}${judgeModel ? ` · judge: ${judgeModel}` : ''}`);
     if (skipped.length) io.out(`(${skipped.length} simulated case(s) not run: ${values.scripted ? 'the scripted LLM cannot play a contact' : '--skip-simulations'})`);
     const bar = new SingleBar({ stream: io.stream, format: 'cases [{bar}] {value}/{total} · {failed} failed · {eta_formatted} left', hideCursor: true, noTTYOutput: false, clearOnComplete: true });
@@ -149,8 +178,13 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
       thresholds,
       runs,
     };
-    const comparison: Comparison | undefined = before ? compareReports(before, report) : undefined;
-    const dir = join(values.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+    let comparison: Comparison | undefined;
+    try {
+      comparison = before ? compareReports(before, report) : undefined;
+    } catch (err) {
+      // The runs are paid for: the report is written without the comparison rather than lost.
+      io.err(`cannot compare with ${values.compare}: ${(err as Error).message}; the report is written without the comparison`);
+    }
     writeReport(dir, report, comparison);
     io.out(renderSummary(report, comparison));
     io.out(`Report: ${join(dir, 'report.md')} (also report.json, results.jsonl)`);

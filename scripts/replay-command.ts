@@ -1,6 +1,6 @@
 // `npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
 //                    [--database <url>] [--export-cases <file>] [--export changed|all] [--concurrency N] [--out DIR]`
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
@@ -10,6 +10,7 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { parseDuration } from '../src/config/duration.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { redactUrl } from '../src/common/redact-url.js';
 import { exportCases, renderReplayMarkdown, type ReplayReport } from '../src/evals/replay-report.js';
 import { replayTotals, replayTurn, storedMessages, storedTurns, type ReplayRow } from '../src/evals/replay.js';
 import { DEMO_AGENTS } from './demo-agents.js';
@@ -18,6 +19,9 @@ import { agentsFilePath, parseAgentsForTools, readAgentsForTools, shownPath, too
 
 /** Where `npm run demo` leaves its conversations (scripts/demo.ts). */
 export const DEMO_DATABASE = 'inbox_va_bridge_demo';
+const DEMO_AGENTS_NAME = 'demo agents (scripts/demo-agents.ts)';
+/** Ten years: beyond it a date is not a date PostgreSQL takes. */
+const MAX_SINCE_MS = 3650 * 86_400_000;
 
 const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l), stream: process.stderr };
 
@@ -37,6 +41,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         export: { type: 'string', default: 'changed' },
         concurrency: { type: 'string', default: '4' },
         out: { type: 'string', default: 'eval-results' },
+        force: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -49,7 +54,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const concurrency = Number(values.concurrency);
   const problems = [
     !values.agent && '--agent is required',
-    sinceMs === undefined && `--since must be a duration like 7d, 12h or 30m, not "${values.since}"`,
+    (sinceMs === undefined || sinceMs > MAX_SINCE_MS) && `--since must be a duration up to 3650d, like 7d, 12h or 30m, not "${values.since}"`,
     !(Number.isInteger(limit) && limit >= 1 && limit <= 100_000) && `--limit must be a whole number from 1 to 100000, not "${values.limit}"`,
     !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64) && `--concurrency must be a whole number from 1 to 64, not "${values.concurrency}"`,
     !['changed', 'all'].includes(values.export) && `--export must be "changed" or "all", not "${values.export}"`,
@@ -61,6 +66,24 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   const agentId = values.agent!;
   const since = new Date(Date.now() - sinceMs!);
 
+  // The agent is checked before any database is touched: a typo gets its own answer, not "no turns".
+  const named = values['agents-file'];
+  const demoAgents = { ...parseAgentsForTools(DEMO_AGENTS, DEMO_AGENTS_NAME), path: DEMO_AGENTS_NAME };
+  let current: (ReturnType<typeof readAgentsForTools> & { path: string }) | undefined;
+  try {
+    current = { ...readAgentsForTools(agentsFilePath(named, env)), path: shownPath(agentsFilePath(named, env)) };
+  } catch (err) {
+    if (named || !demoAgents.agents.some((a) => a.id === agentId)) {
+      io.err(err instanceof ConfigError ? err.message : String(err));
+      return EXIT.config;
+    }
+  }
+  const inCurrent = current?.agents.some((a) => a.id === agentId) ?? false;
+  if (!inCurrent && (named || !demoAgents.agents.some((a) => a.id === agentId))) {
+    io.err(`no agent "${agentId}" in ${current?.path ?? shownPath(agentsFilePath(named, env))} (it has: ${current?.agents.map((a) => a.id).join(', ')})`);
+    return EXIT.config;
+  }
+
   const explicitDb = values.database ?? env.DATABASE_URL;
   const chosen = await chooseDatabase(explicitDb, agentId, since, limit, io);
   if (!chosen) return EXIT.config;
@@ -68,38 +91,38 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   try {
     // The agents file the turns are decided with again: the edited one, else the current one
     // (for the demo's database, the demo's own agents unless another file is named).
-    let agent: AgentConfig | undefined;
-    let pricing;
-    let agentsFile: string;
-    try {
-      const file =
-        usingDemo && !values['agents-file']
-          ? { ...parseAgentsForTools(DEMO_AGENTS, 'demo agents (scripts/demo-agents.ts)'), path: 'demo agents (scripts/demo-agents.ts)' }
-          : { ...readAgentsForTools(agentsFilePath(values['agents-file'], env)), path: shownPath(agentsFilePath(values['agents-file'], env)) };
-      agent = file.agents.find((a) => a.id === agentId);
-      pricing = file.pricing;
-      agentsFile = file.path;
-      if (!agent) {
-        io.err(`no agent "${agentId}" in ${file.path} (it has: ${file.agents.map((a) => a.id).join(', ')})`);
-        return EXIT.config;
-      }
-    } catch (err) {
-      io.err(err instanceof ConfigError ? err.message : String(err));
+    const file = usingDemo && !named ? demoAgents : current;
+    const agent = file?.agents.find((a) => a.id === agentId);
+    if (!file || !agent) {
+      io.err(`no agent "${agentId}" in ${file?.path ?? shownPath(agentsFilePath(named, env))}`);
       return EXIT.config;
     }
+    const { pricing, path: agentsFile } = file;
 
     if (found.turns.length === 0) {
       io.out(
         found.withoutSnapshot
           ? `${found.withoutSnapshot} turn(s) of ${agentId} since ${since.toISOString()}, all taken before contexts were stored: nothing to replay.`
-          : `No turn of ${agentId} since ${since.toISOString()} in ${redact(databaseUrl)}. Run npm run demo first, or name a database with --database.`,
+          : `No turn of ${agentId} since ${since.toISOString()} in ${redactUrl(databaseUrl)}.`,
       );
       return EXIT.ok;
     }
 
+    // Scripted answers compared with a real model's decisions would report noise as changes: only
+    // the demo's turns (scripted themselves) fall back to it without being asked.
+    if (!values.scripted && !env.OPENAI_API_KEY && !usingDemo) {
+      io.err('OPENAI_API_KEY is not set: set it (and OPENAI_BASE_URL for another endpoint) to decide these turns again with your model, or add --scripted to check the plumbing');
+      return EXIT.config;
+    }
     const scripted = values.scripted || !env.OPENAI_API_KEY;
-    if (scripted && !values.scripted) io.out('(OPENAI_API_KEY is not set: deciding with the scripted LLM. Set it, with OPENAI_BASE_URL, to replay against your model.)');
-    const llm = await toolLlm(scripted, env);
+    if (scripted && !values.scripted) io.out('(OPENAI_API_KEY is not set: deciding the demo\'s turns with the scripted LLM, as the demo did.)');
+    let llm;
+    try {
+      llm = await toolLlm(scripted, env);
+    } catch (err) {
+      io.err(err instanceof ConfigError ? err.message : String(err));
+      return EXIT.config;
+    }
     try {
       const engine = new DecisionEngine(llm.client);
       const messages = await storedMessages(db, [...new Set(found.turns.flatMap((t) => t.context!.messages.map((m) => m.id)))]);
@@ -137,7 +160,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
           repeat: 1,
           concurrency,
           gated: false,
-          database: redact(databaseUrl),
+          database: redactUrl(databaseUrl),
           since: since.toISOString(),
           limit,
         },
@@ -167,6 +190,10 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         const { yaml, exported, left } = exportCases(agentId, chosen, startedAt.toISOString().slice(0, 10));
         if (exported === 0) {
           io.out(`No turn to export (--export ${values.export}${values.export === 'changed' ? ': nothing changed; use --export all' : ''}).`);
+        } else if (existsSync(values['export-cases']) && !values.force) {
+          // It may be a case file someone has corrected: never overwritten without being told to.
+          io.err(`${values['export-cases']} exists: choose another file, or add --force to replace it`);
+          return EXIT.config;
         } else {
           mkdirSync(dirname(values['export-cases']), { recursive: true });
           writeFileSync(values['export-cases'], yaml);
@@ -188,62 +215,57 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
  */
 async function chooseDatabase(explicit: string | undefined, agentId: string, since: Date, limit: number, io: Io) {
   const url = explicit || DEFAULT_DATABASE_URL;
-  const turnsIn = async (db: pg.Client, quiet: boolean) => {
+  const open = async (target: string): Promise<{ db?: pg.Client; found?: Awaited<ReturnType<typeof storedTurns>>; problem?: string }> => {
+    const { db, problem } = await connectReadOnly(target);
+    if (!db) return { problem };
     try {
-      return await storedTurns(db, agentId, since, limit);
+      return { db, found: await storedTurns(db, agentId, since, limit) };
     } catch (err) {
+      await db.end().catch(() => undefined);
       const code = (err as { code?: string }).code;
-      if (!quiet) io.err(code === '42P01' ? `${redact(url)} has no decisions table: it is not a bridge database (the bridge migrates it when it starts)` : `cannot read the turns: ${(err as Error).message}`);
-      return undefined;
+      return { problem: code === '42P01' ? `${redactUrl(target)} has no decisions table: not a bridge database (the bridge migrates it when it starts)` : `cannot read the turns in ${redactUrl(target)}: ${(err as Error).message}` };
     }
   };
-  const db = await connectReadOnly(url, io, !explicit);
-  const found = db ? await turnsIn(db, !explicit) : undefined;
-  if (explicit || (found && found.turns.length + found.withoutSnapshot > 0)) {
-    if (db && found) return { db, url, usingDemo: false, found };
-    await db?.end().catch(() => undefined);
+  const has = (found?: Awaited<ReturnType<typeof storedTurns>>) => !!found && found.turns.length + found.withoutSnapshot > 0;
+
+  const main = await open(url);
+  if (explicit || has(main.found)) {
+    if (main.db && main.found) return { db: main.db, url, usingDemo: false, found: main.found };
+    io.err(main.problem!);
     return undefined;
   }
-
+  // Nothing named and nothing here: the turns the demo left are the likely target.
   const demo = new URL(url);
   demo.pathname = `/${DEMO_DATABASE}`;
-  const demoDb = await connectReadOnly(demo.toString(), io, true);
-  const demoFound = demoDb ? await turnsIn(demoDb, true) : undefined;
-  if (demoDb && demoFound && demoFound.turns.length + demoFound.withoutSnapshot > 0) {
-    await db?.end().catch(() => undefined);
-    io.out(`(no turns of ${agentId} in ${redact(url)}; replaying the ones npm run demo left in ${DEMO_DATABASE}. Name another with --database or DATABASE_URL.)`);
-    return { db: demoDb, url: demo.toString(), usingDemo: true, found: demoFound };
+  const other = await open(demo.toString());
+  if (other.db && has(other.found)) {
+    await main.db?.end().catch(() => undefined);
+    io.out(`(${main.problem ? `${main.problem};` : `no turns of ${agentId} in ${redactUrl(url)};`} replaying the ones npm run demo left in ${DEMO_DATABASE}. Name another with --database or DATABASE_URL.)`);
+    return { db: other.db, url: demo.toString(), usingDemo: true, found: other.found! };
   }
-  await demoDb?.end().catch(() => undefined);
-  if (db && found) return { db, url, usingDemo: false, found };
-  io.err(`cannot read the database at ${redact(url)}, and npm run demo has left none to replay; name one with --database or DATABASE_URL`);
+  await other.db?.end().catch(() => undefined);
+  if (main.db && main.found) return { db: main.db, url, usingDemo: false, found: main.found };
+  io.err(`${main.problem}; and npm run demo has left no turn of ${agentId} either. Name a database with --database or DATABASE_URL.`);
   return undefined;
 }
 
-/** A connection that refuses every write: replay reads the conversation tables and nothing else. */
-async function connectReadOnly(url: string, io: Io, quiet = false): Promise<pg.Client | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, options: '-c default_transaction_read_only=on' });
+/**
+ * A connection that refuses every write: replay reads the conversation tables and nothing else.
+ * Set after connecting rather than as a startup option, which connection poolers refuse.
+ */
+async function connectReadOnly(url: string): Promise<{ db?: pg.Client; problem?: string }> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
-    return client;
+    await client.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY');
+    return { db: client };
   } catch (err) {
     await client.end().catch(() => undefined);
-    if (!quiet) io.err(`cannot read the database at ${redact(url)}: ${(err as Error).message}`);
-    return undefined;
-  }
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
+    return { problem: `cannot read the database at ${redactUrl(url)}: ${(err as Error).message}` };
   }
 }
 
 const clip = (text: string, max = 80) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 export const USAGE = `usage: npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
-                         [--database <url>] [--export-cases <file.yaml>] [--export changed|all] [--concurrency N] [--out <dir>]`;
+                         [--database <url>] [--export-cases <file.yaml> [--force]] [--export changed|all] [--concurrency N] [--out <dir>]`;

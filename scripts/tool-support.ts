@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 export { shownPath } from '../src/common/paths.js';
 import { readAgentsFile, parseAgentsFile, type AgentsFile } from '../src/config/agents.loader.js';
-import { parseEnv, type Env } from '../src/config/env.schema.js';
+import { redactUrl } from '../src/common/redact-url.js';
+import { ConfigError } from '../src/config/config.error.js';
+import { EnvSchema, type Env } from '../src/config/env.schema.js';
 import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';
 import type { LlmClient } from '../src/llm/llm.client.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
@@ -26,9 +28,13 @@ export function parseAgentsForTools(source: string, name: string): AgentsFile {
   return parseAgentsFile(source, placeholderSecrets(), name);
 }
 
+/** The only variables the tools read: a wrong PORT must not stop an eval. */
+const ToolEnvSchema = EnvSchema.pick({ OPENAI_BASE_URL: true, OPENAI_API_KEY: true, OPENAI_TIMEOUT: true, OPENAI_MAX_RETRIES: true });
+export type ToolEnv = Pick<Env, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY' | 'OPENAI_TIMEOUT' | 'OPENAI_MAX_RETRIES'>;
+
 export interface ToolLlm {
   client: LlmClient;
-  env: Env;
+  env: ToolEnv;
   /** For the report header: where decisions come from. */
   label: string;
   scripted: boolean;
@@ -46,18 +52,19 @@ export async function toolLlm(scripted: boolean, env: NodeJS.ProcessEnv = proces
     fake = new FakeLlm().respondWith(scriptedAnswer);
     baseUrl = await fake.start();
   }
-  const parsed = parseEnv({
-    INBOX_CLIENT_ID: '-',
-    INBOX_CLIENT_SECRET: '-',
-    INBOX_ORGANIZATION_ID: '-',
-    ...env,
-    OPENAI_BASE_URL: baseUrl,
-    OPENAI_API_KEY: scripted ? 'scripted' : env.OPENAI_API_KEY,
-  });
+  const source: Record<string, string | undefined> = { ...env, OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: scripted ? 'scripted' : env.OPENAI_API_KEY };
+  // An empty variable means "not set", as it does for the service.
+  const result = ToolEnvSchema.safeParse(Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== '')));
+  if (!result.success) {
+    await fake?.stop();
+    throw new ConfigError(result.error.issues.map((i) => `environment variable ${String(i.path[0])} ${source[String(i.path[0])] ? i.message : 'is required but not set'}`));
+  }
+  const parsed = result.data;
   return {
     client: new OpenAiLlmClient(parsed),
     env: parsed,
-    label: scripted ? 'scripted (keyword matcher, no API key)' : parsed.OPENAI_BASE_URL,
+    // A base URL may carry a key (`?api-key=`) or credentials: never into a report as it is.
+    label: scripted ? 'scripted (keyword matcher, no API key)' : redactUrl(parsed.OPENAI_BASE_URL),
     scripted,
     stop: async () => fake?.stop(),
   };

@@ -159,6 +159,52 @@ describe('npm run eval', () => {
     expect(llm.requests).toHaveLength(0);
   });
 
+  it('counts an LLM endpoint that gives no answer as an eval error, never as the agent handing over', async () => {
+    writeFileSync(join(dir, 'known.yaml'), caseFile('{ handoverRecall: 0.5 }'));
+    env.OPENAI_BASE_URL = 'http://127.0.0.1:9/v1'; // nothing listens there
+    const io = quietIo();
+    expect(await run(['--cases', join(dir, 'known.yaml'), '--concurrency', '1'], io)).toBe(70);
+    const { report } = latestReport(join(dir, 'out'));
+    expect(report.metrics.errors).toBe(10);
+    expect(report.metrics.handoverRecall).toBeNull();
+    expect(report.metrics.confusion.handover.handover).toBe(0);
+    // Five in a row, then the rest are not attempted.
+    expect(report.runs.filter((r) => r.unavailable)).toHaveLength(5);
+    expect(report.runs.slice(5).every((r) => r.error?.startsWith('not run: the LLM endpoint gave no answer 5 times in a row'))).toBe(true);
+    expect(io.lines.join('\n')).toMatch(/could not be evaluated/);
+  });
+
+  it('refuses, before any LLM call, a case id used twice for one agent and a case its agent cannot take', async () => {
+    const one = 'agent: shop\ncases:\n  - id: same\n    transcript:\n      - contact: hi\n    expect: { action: reply }\n';
+    writeFileSync(join(dir, 'a.yaml'), one);
+    writeFileSync(join(dir, 'b.yaml'), one);
+    writeFileSync(join(dir, 'c.yaml'), 'agent: shop\ncases:\n  - id: empty\n    expect: { action: reply }\n');
+    const io = quietIo();
+    expect(await run(['--cases', join(dir, '[ab].yaml')], io)).toBe(78);
+    expect(io.lines.join('\n')).toMatch(/b\.yaml:3: case "same": agent shop already has a case with this id, at .*a\.yaml:3/);
+    const io2 = quietIo();
+    expect(await run(['--cases', join(dir, 'c.yaml')], io2)).toBe(78);
+    expect(io2.lines.join('\n')).toMatch(/c\.yaml:3: case "empty": agent "shop" is an Inception agent: its cases need a contact message/);
+    expect(llm.requests).toHaveLength(0);
+  });
+
+  it('checks only the attributes the contact does not have yet, as production sends only those', async () => {
+    writeFileSync(
+      join(dir, 'known-attr.yaml'),
+      `agent: shop
+cases:
+  - id: known
+    contactAttributes: { order_number: A-10001 }
+    transcript:
+      - contact: "Where is my order A-10001?"
+    expect: { action: reply, attributes: { order_number: null } }
+`,
+    );
+    expect(await run(['--cases', join(dir, 'known-attr.yaml')])).toBe(0);
+    const { report } = latestReport(join(dir, 'out'));
+    expect(report.runs[0]).toMatchObject({ passed: true, decided: { attributes: {} } });
+  });
+
   it('--repeat k reports pass^k and the flaky case; --compare says what got better and worse', async () => {
     let calls = 0;
     // c2 passes every other time: flaky.
@@ -223,7 +269,11 @@ cases:
     expect(judged.judge).toMatchObject({ status: 'fail', reason: 'does not mention Norway clearly enough' });
     expect(report.metrics.passRate).toBe(1);
     expect(report.metrics.judge).toMatchObject({ judged: 1, failed: 1 });
-    expect(llm.requests.find((r) => r.response_format?.json_schema?.name === 'judge_verdict')?.model).toBe('judge-model');
+    const judgeRequest = llm.requests.find((r) => r.response_format?.json_schema?.name === 'judge_verdict')!;
+    expect(judgeRequest.model).toBe('judge-model');
+    // The team's rubric is an instruction; the conversation and what the agent knew are data.
+    expect(judgeRequest.messages[0]).toMatchObject({ role: 'system', content: expect.stringContaining('Says whether the shop ships to Norway') });
+    expect(JSON.parse(judgeRequest.messages[1].content)).toMatchObject({ known: { language: null, opening: false }, conversation: [{ from: 'contact', text: 'Do you ship to Norway?' }] });
 
     const sim = report.runs.find((r) => r.caseId === 'simulated')!;
     expect(sim).toMatchObject({ kind: 'simulation', passed: true, decided: { action: 'resolve', attributes: { order_number: 'A-20002' } } });

@@ -133,6 +133,36 @@ describe('npm run replay', () => {
     expect(evalIo.lines.join('\n')).toMatch(new RegExp(`Passed 0/${replies} runs`));
   });
 
+  it('decides nothing again on an input that changed since the turn, and keeps a corrected export', async () => {
+    // A stored message edited after the turn: the rebuilt prompt no longer hashes to what was sent.
+    const [edited] = await bridge.db.query(`SELECT m.id, m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.inbox_conversation_id = 'r1' AND m.direction = 'inbound' ORDER BY m.id LIMIT 1`);
+    const changes = async () => {
+      expect(await replay(['--agent', 'acme', '--agents-file', join(dir, 'edited.yaml')])).toBe(0);
+      return latest(join(dir, 'out'));
+    };
+    await bridge.db.query(`UPDATE messages SET text = 'edited afterwards' WHERE id = $1`, [edited.id]);
+    try {
+      const report = await changes();
+      const stale = report.rows.filter((r) => r.skipped);
+      expect(stale.length).toBeGreaterThan(0);
+      expect(stale.every((r) => r.skipped!.includes('does not hash') && r.now === null && r.changes.length === 0)).toBe(true);
+      expect(report.totals.notExact).toBe(stale.length);
+      expect(report.totals.replayed).toBe(report.totals.turns - stale.length);
+    } finally {
+      await bridge.db.query(`UPDATE messages SET text = $2 WHERE id = $1`, [edited.id, edited.text]);
+    }
+
+    // An export never overwrites a file without being told to.
+    const exported = join(dir, 'kept.yaml');
+    writeFileSync(exported, '# corrected by hand\n');
+    const io = quietIo();
+    expect(await replay(['--agent', 'acme', '--agents-file', join(dir, 'edited.yaml'), '--export-cases', exported], io)).toBe(78);
+    expect(io.lines.join('\n')).toMatch(/kept\.yaml exists/);
+    expect(readFileSync(exported, 'utf8')).toBe('# corrected by hand\n');
+    expect(await replay(['--agent', 'acme', '--agents-file', join(dir, 'edited.yaml'), '--export-cases', exported, '--force'])).toBe(0);
+    expect(parse(readFileSync(exported, 'utf8')).cases.length).toBeGreaterThan(0);
+  });
+
   it('says so when there is nothing to replay, and refuses bad arguments', async () => {
     const io = quietIo();
     expect(await replay(['--agent', 'acme', '--since', '1ms', '--agents-file', join(dir, 'agents.yaml')], io)).toBe(0);
@@ -141,5 +171,13 @@ describe('npm run replay', () => {
     expect(await replay(['--agent', 'acme', '--since', 'yesterday'], bad)).toBe(64);
     expect(bad.lines.join('\n')).toMatch(/--since must be a duration/);
     expect(await replay(['--since', '1d'], quietIo())).toBe(64);
+    expect(await replay(['--agent', 'acme', '--since', '1000000000d'], quietIo())).toBe(64);
+    const unknown = quietIo();
+    expect(await replay(['--agent', 'nobody', '--agents-file', join(dir, 'agents.yaml')], unknown)).toBe(78);
+    expect(unknown.lines.join('\n')).toMatch(/no agent "nobody"/);
+    // Against real turns, scripted answers would be noise: without a key, replay asks for --scripted.
+    const noKey = quietIo();
+    expect(await replayCommand(['--database', bridge.db.url, '--agent', 'acme', '--agents-file', join(dir, 'agents.yaml'), '--out', join(dir, 'out')], { TRIAGE_SECRET, HELPER_SECRET }, noKey)).toBe(78);
+    expect(noKey.lines.join('\n')).toMatch(/OPENAI_API_KEY is not set/);
   });
 });

@@ -71,17 +71,24 @@ export function contextFromSnapshot(
   };
 }
 
-/**
- * `prompt`: the whole prompt; it changes when the agent's instructions do. `context`: the prompt
- * less its first message (the agent's stable instructions), so the same for every version of the
- * agents file: equal hashes prove a replay saw exactly what the turn saw.
- */
-export function promptHashes(prompt: ChatMessage[]): { prompt: string; context: string } {
-  return { prompt: hash(prompt), context: hash(prompt.slice(1)) };
+/** What the guardrails read besides the prompt: which messages are answered, the turns taken, the kind of turn. */
+export function guardrailInputs(ctx: Pick<ConversationContext, 'transcript' | 'agentTurns'>, kind: string): string {
+  return JSON.stringify({ kind, agentTurns: ctx.agentTurns, pending: ctx.transcript.map((e) => e.pending === true) });
 }
 
-function hash(messages: ChatMessage[]): string {
+/**
+ * `prompt`: the whole prompt; it changes when the agent's instructions do. `context`: the prompt
+ * less its first message (the agent's stable instructions), plus what the guardrails read, so the
+ * same for every version of the agents file: equal hashes prove a replay decides on exactly the
+ * input the turn had.
+ */
+export function promptHashes(prompt: ChatMessage[], guardrails: string): { prompt: string; context: string } {
+  return { prompt: hash(prompt, ''), context: hash(prompt.slice(1), guardrails) };
+}
+
+function hash(messages: ChatMessage[], extra: string): string {
   const h = createHash('sha256');
   for (const m of messages) h.update(`${m.role}\u0000${m.content}\u0000`);
+  h.update(extra);
   return h.digest('hex');
 }

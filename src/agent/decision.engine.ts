@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import type { AgentConfig } from '../config/agents.schema.js';
-import { LlmClient, LlmError, type ChatMessage, type LlmUsage } from '../llm/llm.client.js';
+import { LlmClient, LlmError, type ChatMessage, type LlmFailureKind, type LlmUsage } from '../llm/llm.client.js';
 import {
   DECISION_JSON_SCHEMA,
   LlmDecisionSchema,
@@ -12,7 +12,7 @@ import {
   type LlmDecision,
   type TranscriptEntry,
 } from './decision.js';
-import { promptHashes } from './context-snapshot.js';
+import { guardrailInputs, promptHashes } from './context-snapshot.js';
 import { applyGuardrails } from './guardrails.js';
 import { buildDecisionPrompt, entryText, stableInstructions, type PromptKind } from './prompt.builder.js';
 
@@ -27,6 +27,8 @@ export interface DecisionOutcome {
   forcedHandover?: string;
   /** Why no valid answer came, when none did; the decision is then a safe handover. */
   failure: string | null;
+  /** Set when the endpoint gave no completion at all (down, refusing the key, rate limiting…), as opposed to an unusable answer. */
+  unavailable?: LlmFailureKind;
   model: string;
   usage: LlmUsage;
   latencyMs: number;
@@ -54,7 +56,7 @@ export class DecisionEngine {
   async decide(agent: AgentConfig, ctx: ConversationContext, options: { kind?: PromptKind; deadline?: number } = {}): Promise<DecisionOutcome> {
     const kind = options.kind ?? 'turn';
     const prompt = buildDecisionPrompt(agent, ctx, kind);
-    const hashes = promptHashes(prompt);
+    const hashes = promptHashes(prompt, guardrailInputs(ctx, kind));
     const sent = { promptHash: hashes.prompt, contextHash: hashes.context };
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     const raw: DecisionOutcome['raw'] = [];
@@ -79,7 +81,7 @@ export class DecisionEngine {
         // Transport failures were already retried by the SDK (OPENAI_MAX_RETRIES); time is short.
         latencyMs += err.latencyMs;
         failure = `${err.kind}: ${err.message}`;
-        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent });
+        return { ...this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent }), unavailable: err.kind };
       }
       latencyMs += response.latencyMs;
       model = response.model || model;

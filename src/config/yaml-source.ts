@@ -17,7 +17,14 @@ export function parseYamlSource(source: string, name: string): YamlSource {
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `${name}:${lines.linePos(e.pos[0]).line}: YAML: ${e.message.split('\n')[0]}`));
   }
-  return { name, doc, lines, raw: doc.toJS() };
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // e.g. an alias bomb ("Excessive alias count"): still this file's problem, named as such.
+    throw new ConfigError([`${name}: YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  return { name, doc, lines, raw };
 }
 
 /** The line of the deepest node that exists on the path (a missing field points at its parent). */

@@ -27,10 +27,16 @@ export function caseContext(agent: AgentConfig, c: Pick<EvalCase, 'contactName' 
     contactAttributes: Object.entries(c.contactAttributes).map(([attribute, value]) => ({ attribute, value })),
     summary: c.summary ?? null,
     transcript: turnWindow(agent, asStored).map(({ handledAt: _handled, ...e }) => e),
-    agentTurns: c.agentTurns ?? transcript.filter((e) => e.direction === 'outbound').length,
+    agentTurns: c.agentTurns ?? defaultAgentTurns(agent, transcript),
     channel: null,
     medium: null,
   };
+}
+
+/** The agent's messages, less a Delegation agent's opening question, which production does not count as a turn. */
+function defaultAgentTurns(agent: AgentConfig, transcript: TranscriptEntry[]): number {
+  const said = transcript.filter((e) => e.direction === 'outbound').length;
+  return agent.mode === 'delegation' && transcript[0]?.direction === 'outbound' ? said - 1 : said;
 }
 
 /** A Delegation agent speaks first: with nothing from the contact yet, the turn is its opening question. */

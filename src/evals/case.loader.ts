@@ -61,6 +61,14 @@ export async function loadCaseFiles(patterns: string[]): Promise<LoadedCaseFile[
       problems.push(...err.problems);
     }
   }
+  // Runs, flaky cases and --compare know a case by agent and id: the same pair in two files would merge.
+  const seen = new Map<string, LoadedCase>();
+  for (const c of files.flatMap((f) => f.cases)) {
+    const key = `${c.agentId}/${c.id}`;
+    const first = seen.get(key);
+    if (first) problems.push(`${c.file}:${c.line}: case "${c.id}": agent ${c.agentId} already has a case with this id, at ${first.file}:${first.line}`);
+    else seen.set(key, c);
+  }
   if (problems.length) throw new ConfigError(problems);
   return files;
 }

@@ -10,9 +10,10 @@ export const ACTIONS: readonly EvalAction[] = ACTION.options;
  * said. `pending` says whether the turn under test answers it; by default the contact messages
  * after the last agent message are pending (a burst is several of them).
  */
+const message = () => text().max(10_000, 'is over 10,000 characters: a chat message, not a document');
 const EntrySchema = z.union([
-  z.object({ contact: text(), pending: z.boolean().optional() }).strict(),
-  z.object({ agent: text() }).strict(),
+  z.object({ contact: message(), pending: z.boolean().optional() }).strict(),
+  z.object({ agent: message() }).strict(),
 ]);
 export type CaseEntry = z.infer<typeof EntrySchema>;
 

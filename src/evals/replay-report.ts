@@ -35,7 +35,8 @@ export function renderReplayMarkdown(report: ReplayReport): string {
     `| **action changed** | **${t.actionChanged}** |`,
     `| topics changed | ${t.topicsChanged} |`,
     `| attributes changed | ${t.attributesChanged} |`,
-    `| LLM failures on replay | ${t.llmFailures} |`,
+    `| LLM failures on replay (the agent would hand over) | ${t.llmFailures} |`,
+    `| not compared: the LLM endpoint did not answer | ${t.unavailable} |`,
     `| tokens (prompt / completion / cached) | ${t.tokens.promptTokens} / ${t.tokens.completionTokens} / ${t.tokens.cachedTokens} |`,
     `| estimated cost | ${t.costUsd === null ? 'unpriced' : `$${t.costUsd.toFixed(4)}`} |`,
     '',
@@ -45,13 +46,13 @@ export function renderReplayMarkdown(report: ReplayReport): string {
     for (const [k, n] of Object.entries(t.transitions).sort((a, b) => b[1] - a[1])) lines.push(`| ${k} | ${n} |`);
     lines.push('');
   }
-  const changed = report.rows.filter((r) => r.changes.length || !r.contextExact);
+  const changed = report.rows.filter((r) => r.changes.length || r.skipped);
   if (changed.length) {
     lines.push('## Turns that changed', '');
     for (const r of changed) {
       lines.push(`### Decision ${r.decisionId} · conversation ${r.inboxConversationId} (${r.conversationId}) · ${r.createdAt}`, '');
-      if (!r.contextExact) lines.push(r.missingMessages.length ? `- ⚠ ${r.missingMessages.length} message(s) of its window are no longer stored: not decided again.` : '- ⚠ the rebuilt context does not hash to what the turn sent.');
-      if (r.now) {
+      if (r.skipped) lines.push(`- ⚠ not compared: ${r.skipped}.`);
+      if (r.now && !r.skipped) {
         lines.push(
           '| | then | now |',
           '|---|---|---|',
@@ -81,6 +82,10 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
   const cases: CaseFile['cases'] = [];
   const left: string[] = [];
   for (const r of rows) {
+    if (r.skipped || !r.now) {
+      left.push(`${r.decisionId}: not replayed (${r.skipped ?? 'no decision'})`);
+      continue;
+    }
     const entries: CaseEntry[] = r.context.transcript.map((e, i, all) => {
       if (e.direction === 'outbound') return { agent: entryText(e) };
       const lastAgent = all.findLastIndex((x) => x.direction === 'outbound');
@@ -90,25 +95,34 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
     const ctx = r.context;
     const name = ctx.contactProfile?.primaryIdentifier;
     const c = {
-      id: `replay-${r.decisionId}`,
-      tags: ['replay', ...(r.changes.length ? ['changed'] : [])],
+      // Dated: decision ids are per database, and exports from two databases may meet in one folder.
+      id: `replay-${takenOn}-${r.decisionId}`,
+      // What the expectation is worth: an LLM failure's or a guardrail's handover is no model judgement.
+      tags: ['replay', ...(r.changes.length ? ['changed'] : []), ...(r.then.failure ? ['then-llm-failure'] : []), ...(r.then.guardrails.length ? ['then-guardrails'] : [])],
       ...(ctx.language ? { language: ctx.language } : {}),
       ...(typeof name === 'string' && name.trim() ? { contactName: name } : {}),
-      contactAttributes: Object.fromEntries(ctx.contactAttributes.map((a) => [a.attribute, a.value])),
+      // An attribute the platform holds empty is no value: a case cannot say "known as nothing".
+      contactAttributes: Object.fromEntries(ctx.contactAttributes.filter((a) => a.value.trim()).map((a) => [a.attribute, a.value])),
       ...(ctx.summary ? { summary: ctx.summary } : {}),
       agentTurns: ctx.agentTurns,
       transcript: entries,
       expect: {
         action: r.then.action,
         topics: r.then.topics,
-        attributes: r.then.attributes,
+        attributes: Object.fromEntries(Object.entries(r.then.attributes).filter(([, v]) => v.trim())),
       },
     };
     if (r.kind === 'turn' && (entries.length === 0 || !('contact' in entries.at(-1)!))) {
       left.push(`${r.decisionId}: its window ends with an agent message`);
       continue;
     }
-    cases.push(c as CaseFile['cases'][number]);
+    // Each case on its own against the schema, so one odd turn is left out, not the whole export.
+    try {
+      parseCaseFile(stringify({ agent: agentId, cases: [c] }), 'exported case');
+      cases.push(c as CaseFile['cases'][number]);
+    } catch (err) {
+      left.push(`${r.decisionId}: ${(err as Error).message.replace(/\s+/g, ' ')}`);
+    }
   }
   const header = [
     `# Exported by npm run replay on ${takenOn} from ${rows.length} replayed turn(s).`,

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { contextFromSnapshot, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
+import { contextFromSnapshot, guardrailInputs, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
 import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
 import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js';
@@ -48,6 +48,8 @@ export interface ReplayRow {
   promptChanged: boolean;
   /** Message ids of the window no longer stored; the turn was then not decided again. */
   missingMessages: string[];
+  /** Why the turn was not decided again (or its answer not compared); null when it was. */
+  skipped: string | null;
   then: ReplayedDecision;
   now: ReplayedDecision | null;
   changes: Change[];
@@ -73,6 +75,8 @@ export interface ReplayTotals {
   /** "reply → handover": 3 */
   transitions: Record<string, number>;
   llmFailures: number;
+  /** Turns the LLM endpoint did not answer on replay (down, refusing the key, rate limiting): not compared. */
+  unavailable: number;
   tokens: Usage;
   costUsd: number | null;
 }
@@ -118,8 +122,9 @@ export async function storedMessages(db: pg.ClientBase, ids: string[]): Promise<
 
 /**
  * Decides a stored turn again with `agent` (the current or an edited configuration) on the context
- * rebuilt from its snapshot, and says what changed. A turn whose messages are gone is reported,
- * not decided on a partial context.
+ * rebuilt from its snapshot, and says what changed. Only a turn whose input is rebuilt exactly is
+ * decided again: one whose messages are gone or changed, or whose snapshot this version cannot
+ * read, is reported with why, never decided on a different input and counted as a change.
  */
 export async function replayTurn(
   engine: DecisionEngine,
@@ -128,44 +133,54 @@ export async function replayTurn(
   messages: ReadonlyMap<string, Pick<TranscriptEntry, 'direction' | 'text' | 'payload'>>,
   prices: PriceTable,
 ): Promise<ReplayRow> {
-  const { context, missing } = contextFromSnapshot(turn.context!, messages);
-  const hashes = promptHashes(buildDecisionPrompt(agent, context, turn.kind));
-  const then = turn.then;
   const row: ReplayRow = {
     decisionId: turn.decisionId,
     conversationId: turn.conversationId,
     inboxConversationId: turn.inboxConversationId,
     createdAt: turn.createdAt,
     kind: turn.kind,
-    contextExact: missing.length === 0 && hashes.context === turn.contextHash,
-    promptChanged: hashes.prompt !== turn.promptHash,
-    missingMessages: missing,
-    then,
+    contextExact: false,
+    promptChanged: false,
+    missingMessages: [],
+    skipped: null,
+    then: turn.then,
     now: null,
     changes: [],
     latencyMs: 0,
     usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
     costUsd: null,
-    context,
+    context: { mode: agent.mode, language: null, contactProfile: null, contactAttributes: [], summary: null, agentTurns: 0, transcript: [] },
   };
-  if (missing.length) return row;
-  const outcome = await engine.decide(agent, context, { kind: turn.kind });
-  const d = outcome.decision;
-  row.now = {
-    action: d.action,
-    // As stored: the decision's own message, not the canned handover line sent in its place.
-    message: d.message,
-    topics: d.topics,
-    attributes: d.contactAttributes,
-    reason: d.reason,
-    guardrails: outcome.guardrails,
-    failure: outcome.failure,
-  };
-  row.latencyMs = outcome.latencyMs;
-  row.usage = { ...outcome.usage };
-  row.costUsd = costOf(outcome.model, outcome.usage, prices);
-  row.changes = changesBetween(then, row.now);
-  return row;
+  try {
+    if (turn.context?.v !== 1) return { ...row, skipped: `its stored context has version ${String(turn.context?.v)}, which this version cannot read` };
+    const { context, missing } = contextFromSnapshot(turn.context, messages);
+    const hashes = promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
+    Object.assign(row, { context, missingMessages: missing, contextExact: missing.length === 0 && hashes.context === turn.contextHash, promptChanged: hashes.prompt !== turn.promptHash });
+    if (missing.length) return { ...row, skipped: `${missing.length} message(s) of its window are no longer stored` };
+    if (!row.contextExact) return { ...row, skipped: 'the rebuilt input does not hash to what the turn had (a stored message or its context changed since)' };
+
+    const outcome = await engine.decide(agent, context, { kind: turn.kind });
+    const d = outcome.decision;
+    row.now = {
+      action: d.action,
+      // As stored: the decision's own message, not the canned handover line sent in its place.
+      message: d.message,
+      topics: d.topics,
+      attributes: d.contactAttributes,
+      reason: d.reason,
+      guardrails: outcome.guardrails,
+      failure: outcome.failure,
+    };
+    row.latencyMs = outcome.latencyMs;
+    row.usage = { ...outcome.usage };
+    row.costUsd = costOf(outcome.model, outcome.usage, prices);
+    row.changes = outcome.unavailable ? [] : changesBetween(turn.then, row.now);
+    if (outcome.unavailable) row.skipped = `the LLM endpoint gave no answer (${outcome.failure})`;
+    return row;
+  } catch (err) {
+    // One unreadable turn must not cost the report of the others.
+    return { ...row, now: null, changes: [], skipped: `could not be replayed: ${(err as Error)?.message ?? String(err)}` };
+  }
 }
 
 export function changesBetween(then: ReplayedDecision, now: ReplayedDecision): Change[] {
@@ -179,7 +194,7 @@ export function changesBetween(then: ReplayedDecision, now: ReplayedDecision): C
 }
 
 export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): ReplayTotals {
-  const replayed = rows.filter((r) => r.now);
+  const replayed = rows.filter((r) => r.now && !r.skipped);
   const transitions: Record<string, number> = {};
   for (const r of replayed) {
     if (r.changes.includes('action')) {
@@ -205,6 +220,7 @@ export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): Replay
     attributesChanged: replayed.filter((r) => r.changes.includes('attributes')).length,
     transitions,
     llmFailures: replayed.filter((r) => r.now!.failure).length,
+    unavailable: rows.filter((r) => r.now && r.skipped).length,
     tokens,
     costUsd: priced.length ? priced.reduce((sum, r) => sum + r.costUsd!, 0) : null,
   };

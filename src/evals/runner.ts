@@ -4,7 +4,7 @@ import type { AgentConfig } from '../config/agents.schema.js';
 import { contactMessage } from '../conversation/decision-body.js';
 import { caseContext, caseKind, caseTranscript } from './case-context.js';
 import type { LoadedCase } from './case.loader.js';
-import type { Judge } from './judge.js';
+import type { Judge, JudgeContext } from './judge.js';
 import { checkRun, costOf, outOfPolicy } from './score.js';
 import type { ContactSimulator } from './simulate.js';
 import type { CaseRun, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
@@ -19,6 +19,9 @@ export interface RunnerDeps {
   simulator?: ContactSimulator;
 }
 
+/** Consecutive runs the endpoint did not answer before the rest are not attempted. */
+export const MAX_UNAVAILABLE_IN_A_ROW = 5;
+
 /** One unit of work: a case and which of its `--repeat` runs this is. */
 export interface Job {
   case: LoadedCase;
@@ -32,10 +35,15 @@ export interface Job {
 export async function runAll(jobs: Job[], concurrency: number, deps: RunnerDeps, onDone: (run: CaseRun) => void = () => undefined): Promise<CaseRun[]> {
   const runs: CaseRun[] = new Array(jobs.length);
   let next = 0;
+  // An endpoint that is down fails every case the same way: stop paying for it after a few.
+  let unavailableInARow = 0;
+  let stopped: string | undefined;
   const worker = async () => {
     while (next < jobs.length) {
       const i = next++;
-      runs[i] = await runCase(jobs[i].case, jobs[i].repeat, deps);
+      runs[i] = stopped ? { ...baseRun(jobs[i].case, jobs[i].repeat), error: `not run: ${stopped}` } : await runCase(jobs[i].case, jobs[i].repeat, deps);
+      unavailableInARow = runs[i].unavailable ? unavailableInARow + 1 : 0;
+      if (unavailableInARow >= MAX_UNAVAILABLE_IN_A_ROW && !stopped) stopped = `the LLM endpoint gave no answer ${MAX_UNAVAILABLE_IN_A_ROW} times in a row (${runs[i].error})`;
       onDone(runs[i]);
     }
   };
@@ -61,7 +69,9 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
   const kind = caseKind(agent, transcript);
   if (typeof kind !== 'string') return { ...base, error: kind.error };
   const outcome = await deps.engine.decide(agent, caseContext(agent, c, transcript), { kind });
-  const decided = decidedOf(agent, outcome);
+  if (outcome.unavailable) return unavailableRun(base, outcome);
+  // As in production (decision-body.ts): an attribute the contact already has is not sent again.
+  const decided = { ...decidedOf(agent, outcome), attributes: fresh(outcome.decision.contactAttributes, c.contactAttributes) };
   const { checks, passed } = checkRun(c.expect, decided);
   const run: CaseRun = {
     ...base,
@@ -77,8 +87,12 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
     usage: { ...outcome.usage },
     costUsd: costOf(outcome.model, outcome.usage, deps.prices),
   };
-  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
+  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, judgeContext(c, kind === 'opening'), transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
   return run;
+}
+
+function judgeContext(c: LoadedCase, opening: boolean): JudgeContext {
+  return { language: c.language ?? null, contactName: c.contactName ?? null, contactAttributes: c.contactAttributes, summary: c.summary ?? null, opening };
 }
 
 /**
@@ -100,13 +114,14 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
   let last: DecisionOutcome | undefined;
   let agentTurns = 0;
   let contactTurns = 0;
+  const contactModel = deps.simulator.model ?? agent.llm.model;
 
   for (;;) {
     const opening = agent.mode === 'delegation' && transcript.length === 0;
     let done = false;
     if (!opening) {
       if (contactTurns >= sim.maxTurns) break;
-      const said = await deps.simulator.next(sim, c.language ?? null, transcript, contactUsage);
+      const said = await deps.simulator.next(sim, c.language ?? null, transcript, contactUsage, contactModel);
       contactTurns++;
       done = said.done;
       transcript.forEach((e) => (e.pending = false));
@@ -115,6 +130,7 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
     }
     const ctx = caseContext(agent, { ...c, contactAttributes: Object.fromEntries(attributes), agentTurns }, transcript);
     last = await deps.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn' });
+    if (last.unavailable) return { ...unavailableRun(base, last), contactUsage, contactModel };
     if (!opening) agentTurns++;
     latencyMs += last.latencyMs;
     addUsage(usage, last.usage);
@@ -149,11 +165,25 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
     latencyMs,
     usage,
     contactUsage,
+    contactModel,
     costUsd: cost,
     conversation,
   };
-  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
+  if (c.expect.judge) run.judge = deps.judge ? await deps.judge.verdict(c.expect.judge, judgeContext(c, false), transcript, decided) : { status: 'skipped', reason: 'no --judge-model given' };
   return run;
+}
+
+/**
+ * The endpoint gave no completion (down, refusing the key, rate limiting): live, the agent would
+ * hand over, but that says nothing of its judgement, so the run is an eval error, never a handover
+ * that counts toward recall.
+ */
+function unavailableRun(base: CaseRun, o: DecisionOutcome): CaseRun {
+  return { ...base, error: `the LLM endpoint gave no answer: ${o.failure}`, unavailable: true, model: o.model, latencyMs: o.latencyMs, usage: { ...o.usage } };
+}
+
+function fresh(attributes: Record<string, string>, known: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attributes).filter(([key]) => !Object.hasOwn(known, key)));
 }
 
 function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {
@@ -173,7 +203,7 @@ function policyOf(agent: AgentConfig, o: DecisionOutcome): OutOfPolicy {
   return outOfPolicy(o.proposed, agent.topics, Object.keys(agent.contactAttributes), o.guardrails);
 }
 
-function baseRun(c: LoadedCase, repeat: number): CaseRun {
+export function baseRun(c: LoadedCase, repeat: number): CaseRun {
   return {
     caseId: c.id,
     file: c.file,

@@ -23,12 +23,13 @@ export const CONTACT_JSON_SCHEMA = {
  * without a contact measures nothing, so the run is reported as an eval error, not as the agent's.
  */
 export class ContactSimulator {
+  /** `model`: the contact's model; without one, each case's contact uses its agent's model. */
   constructor(
     private readonly llm: LlmClient,
-    readonly model: string,
+    readonly model?: string,
   ) {}
 
-  async next(sim: CaseSimulation, language: string | null, transcript: TranscriptEntry[], usage: Usage): Promise<{ message: string; done: boolean }> {
+  async next(sim: CaseSimulation, language: string | null, transcript: TranscriptEntry[], usage: Usage, model: string): Promise<{ message: string; done: boolean }> {
     const instructions = `You play a customer writing to a company's support chat, to test its virtual agent. Stay in character.
 Persona: ${sim.persona}
 Your goal: ${sim.goal}
@@ -38,7 +39,7 @@ Set "done" to true when your goal is met, or when you would give up or leave; yo
 Answer with {"message": "...", "done": true|false}.`;
     const conversation = transcript.map((e) => ({ from: e.direction === 'inbound' ? 'contact' : 'agent', text: entryText(e) }));
     const response = await this.llm.complete({
-      model: this.model,
+      model,
       temperature: 0.7,
       maxOutputTokens: 300,
       messages: [

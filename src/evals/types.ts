@@ -64,6 +64,8 @@ export interface CaseRun {
   failure: string | null;
   /** A problem of the eval itself (the agent cannot take this case); the run counts as failed. */
   error: string | null;
+  /** The LLM endpoint gave no completion for this run (down, refusing the key, rate limiting): `error` says so. */
+  unavailable?: boolean;
   checks: Checks;
   /** Every deterministic check passed (the judge never counts here). */
   passed: boolean;
@@ -75,6 +77,8 @@ export interface CaseRun {
   costUsd: number | null;
   /** For a simulated case, what the contact simulator used (not in the agent's tokens or cost). */
   contactUsage?: Usage;
+  /** For a simulated case, the model that played the contact: prices contactUsage. */
+  contactModel?: string;
   /** For a simulated case, the conversation as it went. */
   conversation?: Array<{ contact: string } | { agent: string; action: EvalAction }>;
 }
@@ -106,24 +110,38 @@ export interface Metrics {
   attributes: Record<string, { precision: number | null; recall: number | null; tp: number; fp: number; fn: number }>;
   messageChecks: { passed: number; total: number };
   outOfPolicy: { total: number; topics: number; attributes: number; guardrails: number; runsWithAny: number };
-  guardrailsFired: Array<{ guardrail: string; count: number }>;
+  /**
+   * Guardrails fired, grouped by their text with every number replaced by N ("confidence N is
+   * under N"), most frequent first; example is the first text of the group as it fired, when it
+   * had a number (else it is the guardrail).
+   */
+  guardrailsFired: Array<{ guardrail: string; count: number; example?: string }>;
   llmFailures: number;
   errors: number;
   judge: { judged: number; passed: number; failed: number; skipped: number; errors: number };
   latencyMs: { p50: number | null; p95: number | null; max: number | null };
   tokens: Usage;
   judgeTokens: Usage;
+  /** What the simulated contacts used (simulated cases only): not in tokens or costUsd. */
+  contactTokens: Usage;
   costUsd: number | null;
   /** Models that ran without a price in the table: their cost is not in costUsd. */
   unpricedModels: string[];
   /** The judge's calls, priced from the table; null without a table, a judge, or a price for its model. */
   judgeCostUsd?: number | null;
+  /** The simulated contacts' calls, priced by each run's contactModel; null without a table, a simulated run, or a price. */
+  contactCostUsd: number | null;
 }
 
 export interface ThresholdResult {
   /** The case file whose thresholds these are, when a run covers several files. */
   file?: string;
   name: keyof Thresholds;
+  /**
+   * For passRate, what it gates on: the share of passed runs, or with repeated runs (repeat > 1)
+   * the share of cases that passed every run (pass^k, metrics.passAllK).
+   */
+  basis?: 'runs' | 'pass^k';
   limit: number;
   actual: number | null;
   ok: boolean;
