@@ -6,12 +6,15 @@ import { basename } from 'node:path';
 import { parseAgentsFile } from '../config/agents.loader.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ConfigError } from '../config/config.error.js';
+import { caseContext, caseTranscript } from './case-context.js';
 import { loadCaseFiles, type LoadedCase, type LoadedCaseFile } from './case.loader.js';
 import { acceptedActions } from './case.schema.js';
 
 const LANGUAGES = ['en', 'fr', 'es', 'de'] as const;
 const MIN_CASES = 120;
 const MIN_PER_LANGUAGE = 20;
+/** Fewer handover-only cases than this, and a handoverRecall threshold is all or nothing. */
+const MIN_FOR_HANDOVER_RECALL = 3;
 
 /** The categories each agent's cases must cover; a category is a file name and a tag. */
 const CATEGORIES: Record<string, string[]> = {
@@ -51,6 +54,10 @@ beforeAll(async () => {
 
 const where = (c: LoadedCase) => `${c.file}:${c.line} case "${c.id}"`;
 const category = (file: string) => basename(file, '.yaml');
+const handoverOnly = (c: LoadedCase) => {
+  const accepted = acceptedActions(c.expect);
+  return accepted.length === 1 && accepted[0] === 'handover';
+};
 
 describe('the shipped eval cases (evals/)', () => {
   it(`load, and number at least ${MIN_CASES}`, () => {
@@ -58,6 +65,7 @@ describe('the shipped eval cases (evals/)', () => {
     expect(cases.length).toBeGreaterThanOrEqual(MIN_CASES);
   });
 
+  // The loader only rejects the same agent + id twice; the shipped set keeps ids unique across all files.
   it('have ids unique across all files, so a report line names one case', () => {
     const seen = new Map<string, string>();
     const duplicates: string[] = [];
@@ -120,6 +128,35 @@ describe('the shipped eval cases (evals/)', () => {
     expect(problems).toEqual([]);
   });
 
+  it('expect no attribute the contact already has: a known value is never overwritten, so only new ones are checked', () => {
+    const problems = cases.flatMap((c) =>
+      Object.keys(c.expect.attributes ?? {})
+        .filter((key) => Object.hasOwn(c.contactAttributes, key))
+        .map((key) => `${where(c)}: expects "${key}", already known as "${c.contactAttributes[key]}"`),
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it('expect a handover from a case at its agent\'s turn limit: the guardrail forces one', () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      const agent = agents.get(c.agentId);
+      if (!agent || c.simulate) continue;
+      const turns = caseContext(agent, c, caseTranscript(c.transcript)).agentTurns;
+      if (turns >= agent.limits.maxTurns && !handoverOnly(c)) problems.push(`${where(c)}: ${turns} turns taken, limit ${agent.limits.maxTurns}, but accepts ${acceptedActions(c.expect).join(', ')}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it(`set handoverRecall only on at least ${MIN_FOR_HANDOVER_RECALL} handover-only cases, where it is not all or nothing by construction`, () => {
+    const problems = files
+      .filter((f) => f.thresholds.handoverRecall !== undefined)
+      .map((f) => ({ file: f.file, count: f.cases.filter(handoverOnly).length }))
+      .filter((f) => f.count < MIN_FOR_HANDOVER_RECALL)
+      .map((f) => `${f.file}: handoverRecall over ${f.count} handover-only case(s)`);
+    expect(problems).toEqual([]);
+  });
+
   it('write expected attribute values as the agent should store them', () => {
     const problems: string[] = [];
     for (const c of cases) {
@@ -138,6 +175,19 @@ describe('the shipped eval cases (evals/)', () => {
     const problems = openings
       .filter((c) => c.transcript.length > 0 || !acceptedActions(c.expect).includes('reply'))
       .map((c) => `${where(c)}: an opening has an empty transcript and accepts "reply"`);
+    expect(problems).toEqual([]);
+  });
+
+  // The engine falls back to the configured greeting, in English, whenever an opening is not a reply
+  // with a message: an opening in another language must fail that fallback on its wording.
+  it('make a non-English opening fail the English fallback greeting: it excludes a phrase of it', () => {
+    const problems = cases
+      .filter((c) => c.agentId === 'acme-helper' && category(c.file) === 'opening' && c.language !== 'en')
+      .filter((c) => {
+        const greeting = agents.get(c.agentId)?.messages.greeting.toLowerCase() ?? '';
+        return !(c.expect.messageExcludes ?? []).some((phrase) => greeting.includes(phrase.toLowerCase()));
+      })
+      .map((c) => `${where(c)}: no messageExcludes phrase of the greeting "${agents.get(c.agentId)?.messages.greeting}"`);
     expect(problems).toEqual([]);
   });
 
