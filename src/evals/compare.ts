@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { EvalAction } from './case.schema.js';
-import { caseKey } from './metrics.js';
+import { z } from 'zod';
+import { ACTIONS, type EvalAction } from './case.schema.js';
+import { caseKey, computeMetrics } from './metrics.js';
 import type { CaseRun, EvalReport, Metrics, RunInfo } from './types.js';
 
 /** One case as a comparison sees it: all its runs folded into one outcome. */
@@ -55,15 +56,27 @@ export interface Comparison {
   /** Cases only in the new report, and only in the baseline. */
   added: CaseOutcome[];
   removed: CaseOutcome[];
+  /** Over the cases both reports ran (see compareReports), not over each report's own population. */
   deltas: MetricDelta[];
-  /** What makes the two hard to compare (another LLM, a scripted side, other agents), in words. */
+  /** How many cases (agent + case id) both reports ran: the population of the deltas. */
+  casesCompared: number;
+  /** What makes the two hard to compare (another LLM, a scripted side, other agents, other cases), in words. */
   notes: string[];
 }
 
-/** Matches cases by agent and case id; see Comparison. */
+/**
+ * Matches cases by agent and case id; see Comparison. The metric deltas are computed again from
+ * the runs of the cases both reports ran, on each side: a suite that gained or lost cases would
+ * otherwise move the rates by who is counted, not by how the agent did. A note says so when the
+ * two reports ran different cases.
+ */
 export function compareReports(before: EvalReport, after: EvalReport): Comparison {
   const was = outcomes(before.runs);
   const now = outcomes(after.runs);
+  const shared = new Set<string>();
+  for (const key of was.keys()) if (now.has(key)) shared.add(key);
+  const onlyBefore = was.size - shared.size;
+  const onlyNow = now.size - shared.size;
 
   const changes: CaseChange[] = [];
   for (const [key, b] of was) {
@@ -78,15 +91,39 @@ export function compareReports(before: EvalReport, after: EvalReport): Compariso
     actionChanged: changes.filter((c) => c.before.action !== null && c.after.action !== null && c.before.action !== c.after.action),
     added: [...now].filter(([key]) => !was.has(key)).map(([, o]) => o),
     removed: [...was].filter(([key]) => !now.has(key)).map(([, o]) => o),
-    deltas: deltas(before.metrics, after.metrics),
-    notes: notes(before.info, after.info),
+    deltas: deltas(
+      computeMetrics(before.runs.filter((r) => shared.has(caseKey(r)))),
+      computeMetrics(after.runs.filter((r) => shared.has(caseKey(r)))),
+    ),
+    casesCompared: shared.size,
+    notes: [...notes(before.info, after.info), ...populationNote(onlyBefore, onlyNow, shared.size)],
   };
+}
+
+function populationNote(onlyBefore: number, onlyNow: number, both: number): string[] {
+  if (!onlyBefore && !onlyNow) return [];
+  const differ = [
+    onlyBefore ? `${count(onlyBefore, 'case')} only in the baseline` : '',
+    onlyNow ? `${onlyBefore ? onlyNow : count(onlyNow, 'case')} only now` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return [both ? `${differ}: the metrics compare the ${count(both, 'case')} both ran` : `${differ}: no case ran in both, the metrics have nothing to compare`];
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
 }
 
 /** One outcome per agent + case, in the order the report lists them. */
 export function outcomes(runs: readonly CaseRun[]): Map<string, CaseOutcome> {
   const byCase = new Map<string, CaseRun[]>();
-  for (const run of runs) byCase.set(caseKey(run), [...(byCase.get(caseKey(run)) ?? []), run]);
+  for (const run of runs) {
+    const key = caseKey(run);
+    const caseRuns = byCase.get(key);
+    if (caseRuns) caseRuns.push(run);
+    else byCase.set(key, [run]);
+  }
   return new Map(
     [...byCase].map(([key, caseRuns]) => {
       const first = caseRuns.reduce((a, b) => (b.repeat < a.repeat ? b : a));
@@ -126,7 +163,78 @@ function notes(before: RunInfo, after: RunInfo): string[] {
   return out;
 }
 
-/** Reads a report.json to compare against; a file that is not one is named in the error. */
+const Action = z.enum(ACTIONS as [EvalAction, ...EvalAction[]]);
+const Strings = z.array(z.string());
+const UsageSchema = z.looseObject({ promptTokens: z.number(), completionTokens: z.number(), cachedTokens: z.number() });
+
+/**
+ * What compareReports reads of a run: its identity and outcome, and what computeMetrics reads to
+ * compute the metrics again over the cases both reports ran. Other fields may be there.
+ */
+const StoredRunSchema = z.looseObject({
+  agentId: z.string(),
+  caseId: z.string(),
+  file: z.string(),
+  line: z.number().int(),
+  repeat: z.number().int().min(0),
+  passed: z.boolean(),
+  error: z.string().nullable(),
+  failure: z.string().nullable(),
+  expect: z.looseObject({
+    action: z.union([Action, z.array(Action).min(1)]),
+    topics: Strings.optional(),
+    attributes: z.record(z.string(), z.string().nullable()).optional(),
+    messageIncludes: Strings.optional(),
+    messageExcludes: Strings.optional(),
+  }),
+  decided: z.looseObject({ action: Action, attributes: z.record(z.string(), z.string()) }),
+  checks: z.looseObject({
+    action: z.boolean(),
+    topics: z.boolean().optional(),
+    missingIncludes: Strings.optional(),
+    presentExcludes: Strings.optional(),
+  }),
+  outOfPolicy: z.looseObject({ topics: Strings, attributes: Strings, guardrails: Strings }),
+  judge: z
+    .union([
+      z.looseObject({ status: z.enum(['pass', 'fail']), model: z.string(), usage: UsageSchema }),
+      z.looseObject({ status: z.enum(['skipped', 'error']) }),
+    ])
+    .nullable(),
+  model: z.string(),
+  latencyMs: z.number(),
+  usage: UsageSchema,
+  costUsd: z.number().nullable(),
+  contactUsage: UsageSchema.optional(),
+  contactModel: z.string().optional(),
+});
+
+/** The part of a report.json that compareReports reads; other fields may be there. */
+const StoredReportSchema = z.looseObject({
+  info: z.looseObject({
+    kind: z.literal('eval'),
+    startedAt: z.string(),
+    llm: z.string(),
+    scripted: z.boolean(),
+    agents: Strings,
+    repeat: z.number().int().min(1),
+  }),
+  metrics: z.looseObject({
+    passRate: z.number().nullable(),
+    actionAccuracy: z.number().nullable(),
+    handoverRecall: z.number().nullable(),
+    topicAccuracy: z.number().nullable(),
+    outOfPolicy: z.looseObject({ total: z.number() }),
+    latencyMs: z.looseObject({ p95: z.number().nullable() }),
+    costUsd: z.number().nullable(),
+  }),
+  runs: z.array(StoredRunSchema),
+});
+
+/**
+ * Reads a report.json to compare against. A file that is not one is named in the error with its
+ * first problem (a replay report is said to be one: it has no runs to compare).
+ */
 export function readReport(path: string): EvalReport {
   let text: string;
   try {
@@ -140,18 +248,16 @@ export function readReport(path: string): EvalReport {
   } catch (err) {
     throw new Error(`report ${path} is not JSON: ${(err as Error).message}`);
   }
-  const problem = reportProblem(data);
-  if (problem) throw new Error(`report ${path} is not an eval report.json: ${problem}`);
+  if (isObject(data) && isObject(data.info) && data.info.kind === 'replay') {
+    throw new Error(`report ${path} is not an eval report.json: it is a replay report, which has no runs to compare`);
+  }
+  const parsed = StoredReportSchema.safeParse(data);
+  if (!parsed.success) {
+    // The first problem only: a report of 10,000 runs with one field missing would list 10,000.
+    throw new Error(`report ${path} is not an eval report.json: ${z.prettifyError(new z.ZodError(parsed.error.issues.slice(0, 1)))}`);
+  }
+  // The data as read, not zod's copy: readReport returns exactly what was written.
   return data as EvalReport;
-}
-
-function reportProblem(data: unknown): string | null {
-  if (!isObject(data)) return 'it is not a JSON object';
-  if (!isObject(data.info) || (data.info.kind !== 'eval' && data.info.kind !== 'replay')) return 'info.kind is not "eval" or "replay"';
-  if (!Array.isArray(data.runs)) return data.info.kind === 'replay' ? 'it is a replay report, which has no runs to compare' : 'runs is not a list';
-  // compareReports reads the stored metrics, so their absence must fail here, not as a TypeError later.
-  if (!isObject(data.metrics)) return 'metrics is missing';
-  return null;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

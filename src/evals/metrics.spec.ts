@@ -23,6 +23,7 @@ const judged = (status: 'pass' | 'fail', promptTokens: number, completionTokens:
 });
 
 const LOW_CONFIDENCE = 'confidence 0.4 is under 0.6';
+const LOWER_CONFIDENCE = 'confidence 0.35 is under 0.6';
 
 /*
  * Ten runs, one per case. Expected (row) → decided (column):
@@ -62,7 +63,7 @@ const TEN: CaseRun[] = [
     extra: {
       model: 'mystery',
       costUsd: null,
-      outOfPolicy: { topics: [], attributes: ['iban'], guardrails: ['dropped attribute outside the configured keys: iban', LOW_CONFIDENCE] },
+      outOfPolicy: { topics: [], attributes: ['iban'], guardrails: ['dropped attribute outside the configured keys: iban', LOWER_CONFIDENCE] },
     },
   }),
 ].map((r, i) => ({ ...r, latencyMs: (i + 1) * 100 }));
@@ -111,8 +112,9 @@ describe(computeMetrics.name, () => {
 
   it('sums out-of-policy proposals without counting a refused topic twice, and ranks the guardrails', () => {
     expect(sut.outOfPolicy).toEqual({ total: 4, topics: 1, attributes: 1, guardrails: 4, runsWithAny: 2 });
+    // 0.4 and 0.35 under 0.6 are the same guardrail: one row, with the first as its example.
     expect(sut.guardrailsFired).toEqual([
-      { guardrail: LOW_CONFIDENCE, count: 2 },
+      { guardrail: 'confidence N is under N', count: 2, example: LOW_CONFIDENCE },
       { guardrail: 'dropped attribute outside the configured keys: iban', count: 1 },
       { guardrail: 'dropped topics outside the allow-list: VIP', count: 1 },
     ]);
@@ -130,6 +132,11 @@ describe(computeMetrics.name, () => {
     expect(sut.judgeTokens).toEqual({ promptTokens: 300, completionTokens: 30, cachedTokens: 0 });
     expect(sut.judgeCostUsd).toBeCloseTo((300 * 1 + 30 * 10) / 1e6, 15);
     expect(computeMetrics(TEN).judgeCostUsd).toBeNull();
+  });
+
+  it('counts no simulated contact when no case was simulated', () => {
+    expect(sut.contactTokens).toEqual({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+    expect(sut.contactCostUsd).toBeNull();
   });
 
   it('leaves an eval error out of the matrix and the rates but counts it as a failed run', () => {
@@ -165,6 +172,43 @@ describe('repeated runs', () => {
   });
 });
 
+describe('simulated contacts', () => {
+  const contact = (promptTokens: number, completionTokens: number, cachedTokens = 0) => ({ promptTokens, completionTokens, cachedTokens });
+  const sims = [
+    run({ id: 's1', expect: { action: 'reply' }, extra: { kind: 'simulation', contactModel: 'contact-1', contactUsage: contact(1000, 200, 400) } }),
+    run({ id: 's2', expect: { action: 'reply' }, extra: { kind: 'simulation', contactModel: 'contact-1', contactUsage: contact(3000, 100) } }),
+    // Played by a model the table does not price: not in the cost.
+    run({ id: 's3', expect: { action: 'reply' }, extra: { kind: 'simulation', contactModel: 'unknown', contactUsage: contact(500, 50) } }),
+  ];
+  // $2 / $1 cached / $10 per million tokens.
+  const prices = { 'contact-1': { input: 2, cachedInput: 1, output: 10 }, 'gpt-4.1-mini': { input: 0.4, output: 1.6 } };
+
+  it('sums the contact’s tokens apart from the agent’s, and prices them by the run’s contact model', () => {
+    const sut = computeMetrics([...TEN, ...sims], prices);
+    expect(sut.contactTokens).toEqual({ promptTokens: 4500, completionTokens: 350, cachedTokens: 400 });
+    // s1: 600 × 2 + 400 × 1 + 200 × 10 = 3600; s2: 3000 × 2 + 100 × 10 = 7000; s3 unpriced.
+    expect(sut.contactCostUsd).toBeCloseTo(10_600 / 1e6, 15);
+    // The agent's tokens and cost are the runs' own: 13 runs of the fixture's 1000 / 100 / 200.
+    expect(sut.tokens).toEqual({ promptTokens: 13_000, completionTokens: 1300, cachedTokens: 2600 });
+    expect(sut.costUsd).toBeCloseTo(0.012, 12);
+  });
+
+  it('has no contact cost without a price table or a contact model', () => {
+    expect(computeMetrics(sims).contactCostUsd).toBeNull();
+    const noModel = sims.map(({ contactModel: _model, ...r }) => r);
+    expect(computeMetrics(noModel, prices)).toMatchObject({ contactCostUsd: null, contactTokens: { promptTokens: 4500 } });
+  });
+});
+
+describe('a large suite', () => {
+  it('computes over 150,000 runs without overflowing the stack', () => {
+    const base = run({ id: 'x', expect: { action: 'reply' } });
+    const runs = Array.from({ length: 150_000 }, (_, i): CaseRun => ({ ...base, caseId: `c${i % 50_000}`, repeat: Math.floor(i / 50_000) }));
+    const sut = computeMetrics(runs);
+    expect(sut).toMatchObject({ runs: 150_000, cases: 50_000, repeat: 3, passAllK: 1 });
+  });
+});
+
 describe(computeByTag.name, () => {
   it('counts runs and passes under each of a run’s tags', () => {
     expect(computeByTag(TEN)).toEqual({ billing: { runs: 2, passed: 1 }, en: { runs: 1, passed: 1 }, handover: { runs: 3, passed: 1 } });
@@ -188,7 +232,7 @@ describe(checkThresholds.name, () => {
       { name: 'handoverRecall', limit: 0.6, actual: 2 / 3, ok: true },
       { name: 'actionAccuracy', limit: 0.7, actual: 0.6, ok: false },
       { name: 'topicAccuracy', limit: 0.5, actual: 2 / 3, ok: true },
-      { name: 'passRate', limit: 0.4, actual: 0.4, ok: true },
+      { name: 'passRate', basis: 'runs', limit: 0.4, actual: 0.4, ok: true },
       { name: 'maxOutOfPolicy', limit: 3, actual: 4, ok: false },
     ]);
     expect(checkThresholds(metrics, { maxOutOfPolicy: 4 })).toEqual([{ name: 'maxOutOfPolicy', limit: 4, actual: 4, ok: true }]);
@@ -198,6 +242,19 @@ describe(checkThresholds.name, () => {
   it('meets a minimum with nothing to measure', () => {
     const noTopics: Metrics = { ...metrics, topicAccuracy: null };
     expect(checkThresholds(noTopics, { topicAccuracy: 0.9 })).toEqual([{ name: 'topicAccuracy', limit: 0.9, actual: null, ok: true }]);
+  });
+
+  it('gates the pass rate on pass^k when cases ran several times', () => {
+    const rep = (id: string, repeat: number, ok: boolean) => run({ id, expect: { action: 'reply' }, decided: { action: ok ? 'reply' : 'handover' }, extra: { repeat } });
+    // 5 of 6 runs passed (83%, over the 60% minimum), but only b passed all three of its runs: pass^3 is 50%.
+    const repeated = computeMetrics([rep('a', 0, true), rep('a', 1, false), rep('a', 2, true), rep('b', 0, true), rep('b', 1, true), rep('b', 2, true)]);
+    expect(repeated).toMatchObject({ passRate: 5 / 6, passAllK: 0.5, repeat: 3 });
+    expect(checkThresholds(repeated, { passRate: 0.6 })).toEqual([{ name: 'passRate', basis: 'pass^k', limit: 0.6, actual: 0.5, ok: false }]);
+    expect(checkThresholds(repeated, { passRate: 0.5, actionAccuracy: 0.8 })).toEqual([
+      // The other rates stay per run.
+      { name: 'actionAccuracy', limit: 0.8, actual: 5 / 6, ok: true },
+      { name: 'passRate', basis: 'pass^k', limit: 0.5, actual: 0.5, ok: true },
+    ]);
   });
 
   it('does not fail a minimum on a rounding error', () => {

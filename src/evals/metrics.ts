@@ -44,16 +44,25 @@ export function caseKey(run: Pick<CaseRun, 'agentId' | 'caseId'>): string {
  * - messageChecks: each messageIncludes and messageExcludes substring is one check.
  * - outOfPolicy: refused topics, refused attribute names and guardrails fired, each summed; total
  *   counts a guardrail that only reports a refused topic or attribute once (see outOfPolicyCount).
- * - latencyMs: nearest-rank percentiles. tokens: the agent's LLM calls; judgeTokens: the judge's.
- * - costUsd: the sum of the runs' estimates; null only when no run was priced; unpricedModels
- *   names the models whose runs are not in it. judgeCostUsd: the judge's calls, priced from
- *   `prices` when given.
+ * - guardrailsFired: grouped by their text with every number replaced by N, so that "confidence
+ *   0.4 is under 0.6" and "confidence 0.5 is under 0.6" are one row, "confidence N is under N".
+ * - latencyMs: nearest-rank percentiles. tokens: the agent's LLM calls; judgeTokens: the judge's;
+ *   contactTokens: the simulated contacts' (none of them in the others).
+ * - costUsd: the sum of the runs' estimates (the agent's calls only); null only when no run was
+ *   priced; unpricedModels names the models whose runs are not in it. judgeCostUsd and
+ *   contactCostUsd: the judge's and the simulated contacts' calls, priced from `prices` (by the
+ *   judge's model and by each run's contactModel); null without `prices` or when none was priced.
  */
 export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): Metrics {
   const decided = runs.filter((r) => !r.error);
 
   const byCase = new Map<string, boolean[]>();
-  for (const run of runs) byCase.set(caseKey(run), [...(byCase.get(caseKey(run)) ?? []), passedRun(run)]);
+  for (const run of runs) {
+    const key = caseKey(run);
+    const results = byCase.get(key);
+    if (results) results.push(passedRun(run));
+    else byCase.set(key, [passedRun(run)]);
+  }
   const caseResults = [...byCase.values()];
   const passed = runs.filter(passedRun).length;
 
@@ -80,6 +89,7 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
   const judgeCalls = judged.filter((j): j is Extract<JudgeVerdict, { status: 'pass' | 'fail' }> => j.status === 'pass' || j.status === 'fail');
   const priced = runs.filter((r) => r.costUsd !== null);
   const latencies = decided.map((r) => r.latencyMs).sort((a, b) => a - b);
+  const simulated = runs.filter((r): r is CaseRun & { contactUsage: Usage } => r.contactUsage !== undefined);
 
   return {
     runs: runs.length,
@@ -87,7 +97,8 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
     passed,
     passRate: ratio(passed, runs.length),
     passAllK: ratio(caseResults.filter((results) => results.every(Boolean)).length, caseResults.length),
-    repeat: runs.length ? Math.max(...runs.map((r) => r.repeat)) + 1 : 0,
+    // A loop, not Math.max(...): a spread of 125k arguments overflows the stack.
+    repeat: runs.length ? runs.reduce((most, r) => Math.max(most, r.repeat), 0) + 1 : 0,
     flaky: [...byCase].filter(([, results]) => results.some(Boolean) && !results.every(Boolean)).map(([key]) => key),
     actionAccuracy: ratio(decided.filter((r) => r.checks.action).length, decided.length),
     confusion,
@@ -117,10 +128,14 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: latencies.at(-1) ?? null },
     tokens: sumUsage(runs.map((r) => r.usage)),
     judgeTokens: sumUsage(judgeCalls.map((j) => j.usage)),
+    contactTokens: sumUsage(simulated.map((r) => r.contactUsage)),
     costUsd: priced.length ? sum(priced.map((r) => r.costUsd ?? 0)) : null,
     // An eval error before any LLM call has no cost to miss: its model is not "unpriced".
     unpricedModels: [...new Set(runs.filter((r) => r.costUsd === null && !(r.error && !usedTokens(r.usage))).map((r) => r.model))].sort(),
     judgeCostUsd: prices ? pricedSum(judgeCalls.map((j) => costOf(j.model, j.usage, prices))) : null,
+    contactCostUsd: prices
+      ? pricedSum(simulated.filter((r) => usedTokens(r.contactUsage)).map((r) => (r.contactModel ? costOf(r.contactModel, r.contactUsage, prices) : null)))
+      : null,
   };
 }
 
@@ -150,24 +165,37 @@ const EPSILON = 1e-9;
  * maximum on metrics.outOfPolicy.total. A rate that is null had nothing to measure (no case must
  * hand over, no case lists topics…) and meets its minimum: a threshold cannot fail on cases the
  * file does not have.
+ *
+ * passRate gates on the share of passed runs when each case ran once, and on pass^k
+ * (metrics.passAllK, the share of cases that passed every one of their runs) when cases ran
+ * several times (metrics.repeat > 1): a case that passes 2 runs of 3 is not settled, and must not
+ * meet the threshold by its good runs. Its result says which in `basis`.
  */
 export function checkThresholds(metrics: Metrics, thresholds: Thresholds): ThresholdResult[] {
   const results: ThresholdResult[] = [];
-  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy' | 'passRate') => {
+  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy') => {
     const limit = thresholds[name];
     if (limit === undefined) return;
     const actual = metrics[name];
-    results.push({ name, limit, actual, ok: actual === null || actual >= limit - EPSILON });
+    results.push({ name, limit, actual, ok: meets(actual, limit) });
   };
   minimum('handoverRecall');
   minimum('actionAccuracy');
   minimum('topicAccuracy');
-  minimum('passRate');
+  if (thresholds.passRate !== undefined) {
+    const passK = metrics.repeat > 1;
+    const actual = passK ? metrics.passAllK : metrics.passRate;
+    results.push({ name: 'passRate', basis: passK ? 'pass^k' : 'runs', limit: thresholds.passRate, actual, ok: meets(actual, thresholds.passRate) });
+  }
   if (thresholds.maxOutOfPolicy !== undefined) {
     const actual = metrics.outOfPolicy.total;
     results.push({ name: 'maxOutOfPolicy', limit: thresholds.maxOutOfPolicy, actual, ok: actual <= thresholds.maxOutOfPolicy });
   }
   return results;
+}
+
+function meets(actual: number | null, minimum: number): boolean {
+  return actual === null || actual >= minimum - EPSILON;
 }
 
 /** Nearest-rank percentile of sorted values: the smallest value with at least p% of them at or under it. */
@@ -227,12 +255,20 @@ function attributeStats(runs: readonly CaseRun[]): Metrics['attributes'] {
   );
 }
 
-function rank(items: readonly string[]): Array<{ guardrail: string; count: number }> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
-  return [...counts]
-    .map(([guardrail, count]) => ({ guardrail, count }))
-    .sort((a, b) => b.count - a.count || a.guardrail.localeCompare(b.guardrail));
+/** A guardrail's text with every number replaced by N: the guardrail, not its figures of the run. */
+export function guardrailPattern(text: string): string {
+  return text.replace(/\d+(?:[.,]\d+)*/g, 'N');
+}
+
+function rank(items: readonly string[]): Metrics['guardrailsFired'] {
+  const groups = new Map<string, Metrics['guardrailsFired'][number]>();
+  for (const item of items) {
+    const pattern = guardrailPattern(item);
+    const group = groups.get(pattern);
+    if (group) group.count += 1;
+    else groups.set(pattern, pattern === item ? { guardrail: pattern, count: 1 } : { guardrail: pattern, count: 1, example: item });
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count || a.guardrail.localeCompare(b.guardrail));
 }
 
 function ratio(part: number, whole: number): number | null {

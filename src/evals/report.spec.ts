@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { CaseExpect } from './case.schema.js';
 import { compareReports, readReport } from './compare.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics } from './metrics.js';
-import { cell, renderMarkdown, renderSummary, writeReport } from './report.js';
+import { cell, FAILING_RUNS_SHOWN, renderMarkdown, renderSummary, writeReport } from './report.js';
 import { fakeRun } from '../../test/support/eval-runs.js';
-import type { CaseRun, Decided, EvalReport, RunInfo } from './types.js';
+import type { CaseRun, Decided, EvalReport, PriceTable, RunInfo } from './types.js';
 
 function run(id: string, expect: CaseExpect, decided: Partial<Decided> = {}, extra: Partial<CaseRun> = {}): CaseRun {
   return fakeRun(id, expect, { message: 'Hello.', reason: 'looked fine', ...decided }, { latencyMs: 800, usage: { promptTokens: 1200, completionTokens: 80, cachedTokens: 1000 }, costUsd: 0.0004, ...extra });
@@ -27,8 +27,8 @@ const INFO: RunInfo = {
   gated: true,
 };
 
-function report(runs: CaseRun[], info: Partial<RunInfo> = {}): EvalReport {
-  const metrics = computeMetrics(runs);
+function report(runs: CaseRun[], info: Partial<RunInfo> = {}, prices?: PriceTable): EvalReport {
+  const metrics = computeMetrics(runs, prices);
   return {
     info: { ...INFO, ...info },
     metrics,
@@ -68,6 +68,8 @@ describe(renderMarkdown.name, () => {
   });
 
   it('shows the confusion matrix with recall per row and precision per column', () => {
+    // The row sums count runs (a case run three times counts three times).
+    expect(sut).toContain('| expected ↓ · decided → | reply | resolve | handover | runs | recall |');
     expect(sut).toContain('| **handover** | 1 | 0 | 1 | 2 | 50% |');
     expect(sut).toContain('| precision | 50% | 100% | 100% |  |  |');
   });
@@ -78,7 +80,8 @@ describe(renderMarkdown.name, () => {
   });
 
   it('details every failing run: where, expected against decided, the reason and the guardrails, escaped for the table', () => {
-    expect(sut).toContain('### ✘ acme/wants-human: `cases/acme.yaml:30`');
+    expect(sut).toContain('### `cases/acme.yaml`\n\n#### ✘ acme/wants-human: `cases/acme.yaml:30`');
+    expect(sut).toContain('**Missed handover.** Failed: action; topics; attribute order_number; message contains “sorry”.');
     expect(sut).toContain('Failed: action; topics; attribute order_number; message contains “sorry”.');
     expect(sut).toContain('| Action | handover | reply ✘ |');
     expect(sut).toContain('| Topics | Complaint | Complaint, VIP ✘ |');
@@ -86,7 +89,24 @@ describe(renderMarkdown.name, () => {
     expect(sut).toContain('| Message | excludes “sorry” ✘ | “Sorry \\| we can<br>help” |');
     expect(sut).toContain('- **Agent’s reason:** thought it could answer');
     expect(sut).toContain('- **Guardrails fired:** dropped topics outside the allow-list: VIP');
-    expect(sut).not.toContain('### ✘ acme/greets');
+    expect(sut).not.toContain('✘ acme/greets');
+  });
+
+  it('counts cases and runs in words that agree with the number', () => {
+    expect(sut).toContain('- **Runs:** 4 (4 cases; 4 at a time)');
+    const one = renderMarkdown(report([RUNS[2]]));
+    expect(one).toContain('- **Runs:** 1 (1 case; 4 at a time)');
+    expect(one).toContain('| Pass rate | 0% (0 of 1 run) |');
+    expect(one).toContain('| Out of policy | 1 in 1 run (topics 1, attributes 0, guardrails fired 1) |');
+    expect(one).toContain('1 failing run: 1 missed handover.');
+    expect(renderSummary(report([RUNS[0]]))).toContain('Passed 1/1 run (100%).');
+  });
+
+  it('says the LLM was scripted once, not again after a label that says so', () => {
+    expect(renderMarkdown(report(RUNS, { llm: 'scripted (keyword matcher, no API key)', scripted: true, gated: false }))).toContain(
+      '- **LLM:** scripted (keyword matcher, no API key)\n',
+    );
+    expect(renderMarkdown(report(RUNS, { llm: 'canned', scripted: true, gated: false }))).toContain('- **LLM:** canned (scripted)\n');
   });
 
   it('keeps the judge in its own section, after the deterministic results', () => {
@@ -116,7 +136,103 @@ describe(renderMarkdown.name, () => {
     const md = renderMarkdown(report([...RUNS, ...again], { repeat: 2 }));
     expect(md).toContain('| Pass^2 (every run of a case passed) | 50% of 4 cases |');
     expect(md).toContain('- acme/greets (`cases/acme.yaml:10`): passed 1 of 2 runs');
-    expect(md).toContain('### ✘ acme/greets (run 2 of 2)');
+    expect(md).toContain('#### ✘ acme/greets (run 2 of 2)');
+  });
+
+  it('names a pass-rate threshold that gated on pass^k', () => {
+    const again = RUNS.map((r) => ({ ...r, repeat: 1, passed: r.caseId === 'greets' ? false : r.passed }));
+    // 5 of 8 runs passed (62.5%), 2 of 4 cases passed both runs (50%): the 50% minimum is met on pass^2.
+    const r = report([...RUNS, ...again], { repeat: 2 });
+    expect(r.thresholds).toContainEqual({ name: 'passRate', basis: 'pass^k', limit: 0.5, actual: 0.5, ok: true });
+    expect(renderMarkdown(r)).toContain('| Pass rate (pass^2) | ≥ 50% | 50% | ✔ |');
+    const failing = { ...r, thresholds: checkThresholds(r.metrics, { passRate: 0.6 }) };
+    expect(renderMarkdown(failing)).toContain('| Pass rate (pass^2) | ≥ 60% | 50% | ✘ |');
+    expect(renderSummary(failing)).toContain('Thresholds: 1 of 1 failed:\n  Pass rate (pass^2) 50% (≥ 60%)');
+  });
+
+  it('shows the simulated contact’s tokens and cost apart from the agent’s', () => {
+    const sim = run('simulated', { action: 'reply' }, {}, {
+      line: 50,
+      kind: 'simulation',
+      contactModel: 'contact-1',
+      contactUsage: { promptTokens: 2500, completionTokens: 300, cachedTokens: 0 },
+    });
+    // 2500 × $2 + 300 × $8 per million: $0.0074.
+    const r = report([...RUNS, sim], {}, { 'contact-1': { input: 2, output: 8 } });
+    const md = renderMarkdown(r);
+    expect(md).toContain('| Tokens | prompt 6,000 (cached 5,000) · completion 400; simulated contact: prompt 2,500 · completion 300 |');
+    expect(md).toContain('| Estimated cost | $0.0020; simulated contact: $0.0074 |');
+    expect(renderSummary(r)).toContain('Simulated contact (not in the agent’s tokens or cost): prompt 2,500 · completion 300 tokens, $0.0074');
+    // Nothing of it when no case was simulated.
+    expect(sut).not.toContain('simulated contact');
+    expect(renderSummary(report(RUNS))).not.toContain('Simulated contact');
+  });
+
+  it('groups a guardrail whose figures differ into one row, with an example', () => {
+    const low = (id: string, confidence: string) =>
+      run(id, { action: 'handover' }, { action: 'handover' }, { outOfPolicy: { topics: [], attributes: [], guardrails: [`confidence ${confidence} is under 0.6`] } });
+    const md = renderMarkdown(report([...RUNS, low('l1', '0.4'), low('l2', '0.55'), low('l3', '0.4')]));
+    expect(md).toContain('| Guardrail | Times | Example |');
+    expect(md).toContain('| confidence N is under N | 3 | confidence 0.4 is under 0.6 |');
+    expect(md).toContain('| dropped topics outside the allow-list: VIP | 1 |  |');
+  });
+});
+
+describe('the failing runs of report.md', () => {
+  // In file order: a wrong topic, a wrong action, a missed handover, an eval error, then in another file a missed handover.
+  const runs = [
+    run('topic', { action: 'reply', topics: ['Billing'] }, {}, { line: 10 }),
+    run('wrong-action', { action: 'resolve' }, {}, { line: 20 }),
+    run('missed-a', { action: 'handover' }, {}, { line: 30 }),
+    run('not-run', { action: 'reply' }, {}, { line: 40, error: 'no agent "acme"' }),
+    run('fine', { action: 'reply' }, {}, { line: 50 }),
+    run('missed-b', { action: 'handover' }, { action: 'resolve' }, { file: 'cases/other.yaml', line: 5 }),
+    // Accepts a reply too: a wrong action, not a missed handover.
+    run('either', { action: ['handover', 'resolve'] }, {}, { file: 'cases/other.yaml', line: 15 }),
+  ];
+  const md = renderMarkdown(report(runs));
+  const section = md.slice(md.indexOf('## Failing runs'));
+  const headings = section.split('\n').filter((l) => l.startsWith('###'));
+
+  it('puts missed handovers first, then other wrong actions, then the rest, under a heading per case file', () => {
+    expect(section).toContain('6 failing runs: 2 missed handovers, 2 other wrong actions, 2 failing other checks or not run.');
+    expect(headings).toEqual([
+      '### `cases/acme.yaml`',
+      '#### ✘ acme/missed-a: `cases/acme.yaml:30`',
+      '#### ✘ acme/wrong-action: `cases/acme.yaml:20`',
+      '#### ✘ acme/topic: `cases/acme.yaml:10`',
+      '#### ✘ acme/not-run: `cases/acme.yaml:40`',
+      '### `cases/other.yaml`',
+      '#### ✘ acme/missed-b: `cases/other.yaml:5`',
+      '#### ✘ acme/either: `cases/other.yaml:15`',
+    ]);
+    expect(section).not.toContain('more failing run');
+  });
+
+  it(`shows ${FAILING_RUNS_SHOWN} at most, the worst, and says where the others are`, () => {
+    const many = [
+      ...Array.from({ length: 50 }, (_, i) => run(`topic-${i}`, { action: 'reply', topics: ['Billing'] }, {}, { line: 100 + i })),
+      ...Array.from({ length: 5 }, (_, i) => run(`missed-${i}`, { action: 'handover' }, {}, { line: 200 + i })),
+    ];
+    const text = renderMarkdown(report(many));
+    const shown = text.split('\n').filter((l) => l.startsWith('#### ✘'));
+    expect(shown).toHaveLength(40);
+    // The five missed handovers, though last in the file, and the first 35 of the others.
+    expect(shown.slice(0, 5)).toEqual(Array.from({ length: 5 }, (_, i) => `#### ✘ acme/missed-${i}: \`cases/acme.yaml:${200 + i}\``));
+    expect(shown.at(-1)).toBe('#### ✘ acme/topic-34: `cases/acme.yaml:134`');
+    expect(text).toContain('… and 15 more failing runs, not shown here: every run is in report.json and results.jsonl.');
+  });
+});
+
+describe('a large suite', () => {
+  it('renders 130,000 runs, many failing and flaky, without overflowing the stack', () => {
+    const base = run('x', { action: 'handover' }, {}, { outOfPolicy: { topics: [], attributes: [], guardrails: ['confidence 0.5 is under 0.6'] } });
+    const runs = Array.from({ length: 130_000 }, (_, i): CaseRun => ({ ...base, caseId: `c${i % 65_000}`, repeat: i < 65_000 ? 0 : 1, passed: i % 3 === 0 }));
+    const r = report(runs, { repeat: 2 });
+    const md = renderMarkdown(r, compareReports(r, r));
+    expect(md).toContain('- **Runs:** 130000 (65000 cases, each run 2 times; 4 at a time)');
+    expect(md).toContain('| confidence N is under N | 130000 |');
+    expect(md.split('\n').filter((l) => l.startsWith('#### ✘'))).toHaveLength(FAILING_RUNS_SHOWN);
   });
 });
 
@@ -163,13 +279,44 @@ describe(compareReports.name, () => {
     ]);
     expect(sut.added.map((c) => c.caseId)).toEqual(['e']);
     expect(sut.removed.map((c) => c.caseId)).toEqual(['d']);
-    expect(sut.notes).toEqual(['the LLM changed: gpt-4.1-mini → gpt-4.1']);
+    expect(sut.notes).toEqual(['the LLM changed: gpt-4.1-mini → gpt-4.1', '1 case only in the baseline, 1 only now: the metrics compare the 3 cases both ran']);
   });
 
-  it('gives the metric deltas', () => {
-    expect(sut.deltas.find((d) => d.name === 'passRate')).toEqual({ name: 'passRate', before: 0.75, after: 0.75, delta: 0, higherIsBetter: true });
-    expect(sut.deltas.find((d) => d.name === 'actionAccuracy')).toEqual({ name: 'actionAccuracy', before: 0.75, after: 0.75, delta: 0, higherIsBetter: true });
+  it('gives the metric deltas over the cases both ran', () => {
+    // Over a, b and c: a and c passed before, b and c now. (Each report's own rate is 75%, over other cases.)
+    expect(sut.deltas.find((d) => d.name === 'passRate')).toEqual({ name: 'passRate', before: 2 / 3, after: 2 / 3, delta: 0, higherIsBetter: true });
+    expect(sut.deltas.find((d) => d.name === 'actionAccuracy')).toEqual({ name: 'actionAccuracy', before: 2 / 3, after: 2 / 3, delta: 0, higherIsBetter: true });
     expect(sut.deltas.find((d) => d.name === 'handoverRecall')).toEqual({ name: 'handoverRecall', before: null, after: null, delta: null, higherIsBetter: true });
+    const cost = sut.deltas.find((d) => d.name === 'costUsd')!;
+    expect(cost.before).toBeCloseTo(0.0012, 12);
+    expect(cost.after).toBeCloseTo(0.0012, 12);
+  });
+
+  it('does not call a suite that gained hard cases worse: the shared cases did not change', () => {
+    const shared = [run('a', { action: 'reply' }), run('b', { action: 'handover' }, { action: 'handover' }), run('c', { action: 'reply' }, { action: 'handover' })];
+    const grown = [
+      ...shared,
+      run('new-1', { action: 'handover' }),
+      run('new-2', { action: 'handover' }),
+      run('new-3', { action: 'handover' }, { action: 'handover' }),
+    ];
+    const before = report(shared);
+    const after = report(grown);
+    // The reports' own pass rates: 2 of 3 against 3 of 6.
+    expect([before.metrics.passRate, after.metrics.passRate]).toEqual([2 / 3, 0.5]);
+    const c = compareReports(before, after);
+    expect(c.deltas.find((d) => d.name === 'passRate')).toEqual({ name: 'passRate', before: 2 / 3, after: 2 / 3, delta: 0, higherIsBetter: true });
+    expect(c.deltas.find((d) => d.name === 'handoverRecall')).toMatchObject({ before: 1, after: 1, delta: 0 });
+    expect(c.notes).toEqual(['3 cases only now: the metrics compare the 3 cases both ran']);
+    expect(c.added.map((o) => o.caseId)).toEqual(['new-1', 'new-2', 'new-3']);
+    expect(renderMarkdown(after, c)).toContain('> 3 cases only now: the metrics compare the 3 cases both ran');
+
+    const shrunk = compareReports(after, report([shared[0]]));
+    expect(shrunk.notes).toEqual(['5 cases only in the baseline: the metrics compare the 1 case both ran']);
+    expect(shrunk.deltas.find((d) => d.name === 'passRate')).toMatchObject({ before: 1, after: 1, delta: 0 });
+    expect(compareReports(before, report([run('z', { action: 'reply' })])).notes).toEqual([
+      '3 cases only in the baseline, 1 only now: no case ran in both, the metrics have nothing to compare',
+    ]);
   });
 
   it('folds repeated runs into pass^k: a case failing one of its runs is broken', () => {
@@ -190,7 +337,10 @@ describe(compareReports.name, () => {
 
   it('renders the comparison in the report and the summary', () => {
     expect(renderMarkdown(after, sut)).toContain('**Broken: passed before, fail now (1):**\n\n- acme/a (cases/acme.yaml:10): reply → handover');
-    expect(renderSummary(after, sut)).toContain('Against the baseline: 1 fixed, 1 broken, 3 changed action; pass rate same.');
+    expect(renderSummary(after, sut)).toContain('Against the baseline: 1 fixed, 1 broken, 3 changed action; pass rate same over the 3 cases both ran.');
+    const same = compareReports(before, before);
+    expect(same).toMatchObject({ casesCompared: 4, notes: [] });
+    expect(renderSummary(before, same)).toContain('Against the baseline: 0 fixed, 0 broken, 0 changed action; pass rate same.');
   });
 });
 
@@ -210,12 +360,31 @@ describe(writeReport.name, () => {
     expect(readReport(join(out, 'report.json'))).toEqual(r);
   });
 
-  it('refuses a file that is not a report, naming it', () => {
+  it('reads a report with fields it does not know', () => {
+    const path = join(dir, 'extra.json');
+    const r = report(RUNS);
+    const extra = { ...r, future: true, info: { ...r.info, host: 'ci' }, runs: r.runs.map((run) => ({ ...run, trace: 'x' })) };
+    writeFileSync(path, JSON.stringify(extra));
+    expect(readReport(path)).toEqual(extra);
+  });
+
+  it('refuses a file that is not a report, naming it and its first problem', () => {
     const path = join(dir, 'x.json');
+    const good = report(RUNS);
     writeFileSync(path, '{"info": {"kind": "other"}, "runs": []}');
-    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: info.kind is not "eval" or "replay"`);
-    writeFileSync(path, '{"info": {"kind": "eval"}, "runs": {}}');
-    expect(() => readReport(path)).toThrow('runs is not a list');
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: ✖ Invalid input: expected "eval"\n  → at info.kind`);
+    writeFileSync(path, JSON.stringify({ ...good, runs: {} }));
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: ✖ Invalid input: expected array, received object\n  → at runs`);
+    writeFileSync(path, JSON.stringify({ ...good, metrics: undefined }));
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: ✖ Invalid input: expected object, received undefined\n  → at metrics`);
+    // A run without what a comparison reads: the first one named, not every run.
+    const runs = good.runs.map(({ decided: { action: _action, ...decided }, ...r }) => ({ ...r, decided }));
+    writeFileSync(path, JSON.stringify({ ...good, runs }));
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: ✖ Invalid option: expected one of "reply"|"resolve"|"handover"\n  → at runs[0].decided.action`);
+    writeFileSync(path, JSON.stringify({ ...good, runs: good.runs.map((r, i) => (i === 2 ? { ...r, repeat: '0' } : r)) }));
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: ✖ Invalid input: expected number, received string\n  → at runs[2].repeat`);
+    writeFileSync(path, JSON.stringify({ info: { ...good.info, kind: 'replay' }, totals: {}, rows: [] }));
+    expect(() => readReport(path)).toThrow(`report ${path} is not an eval report.json: it is a replay report, which has no runs to compare`);
     writeFileSync(path, 'not json');
     expect(() => readReport(path)).toThrow(`report ${path} is not JSON`);
     expect(() => readReport(join(dir, 'missing.json'))).toThrow(`report ${join(dir, 'missing.json')} cannot be read`);

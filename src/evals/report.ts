@@ -12,31 +12,44 @@ const SCRIPTED_NOTE =
 export function renderMarkdown(report: EvalReport, comparison?: Comparison): string {
   const { info, metrics: m } = report;
   const out: string[] = [];
+  // Lines are appended one by one: out.push(...lines) of a large section (a flaky case or a
+  // judged run per line) would pass each line as an argument and overflow the stack.
+  const add = (...chunks: Array<string | readonly string[]>) => {
+    for (const chunk of chunks) {
+      if (typeof chunk === 'string') out.push(chunk);
+      else for (const line of chunk) out.push(line);
+    }
+  };
   const title = info.kind === 'replay' ? 'Replay' : 'Prompt eval';
-  out.push(`# ${title}: ${info.agents.join(', ') || 'no agent'}`, '');
-  out.push(
-    `- **LLM:** ${inline(info.llm)}${info.scripted ? ' (scripted)' : ''}`,
+  add(`# ${title}: ${info.agents.join(', ') || 'no agent'}`, '');
+  add(
+    `- **LLM:** ${llmLabel(info.llm, info.scripted)}`,
     `- **Judge:** ${info.judgeModel ? inline(info.judgeModel) : 'none'}`,
     `- **When:** ${when(info.startedAt)} (${duration(info.startedAt, info.finishedAt)})`,
     `- **Case files:** ${info.caseFiles.map((f) => `\`${inline(f)}\``).join(', ') || 'none'}`,
     `- **Agents file:** \`${inline(info.agentsFile)}\``,
-    `- **Runs:** ${m.runs} (${m.cases} cases${info.repeat > 1 ? `, each run ${info.repeat} times` : ''}; ${info.concurrency} at a time)`,
+    `- **Runs:** ${m.runs} (${count(m.cases, 'case')}${info.repeat > 1 ? `, each run ${info.repeat} times` : ''}; ${info.concurrency} at a time)`,
     '',
   );
-  if (info.scripted) out.push(`> **Scripted LLM.** ${SCRIPTED_NOTE}`, '');
+  if (info.scripted) add(`> **Scripted LLM.** ${SCRIPTED_NOTE}`, '');
 
-  out.push('## Summary', '', ...summaryTable(m), '');
-  out.push(...thresholdSection(report), '');
-  if (comparison) out.push(...comparisonSection(comparison), '');
-  out.push(...actionSection(m), '');
-  out.push(...attributeSection(m), '');
-  out.push(...guardrailSection(m), '');
-  out.push(...tagSection(report), '');
-  if (m.flaky.length) out.push(...flakySection(report), '');
-  if (Object.keys(report.byAgent).length > 1) out.push(...agentSection(report), '');
-  out.push(...judgeSection(report), '');
-  out.push(...failingSection(report));
+  add('## Summary', '', summaryTable(m), '');
+  add(thresholdSection(report), '');
+  if (comparison) add(comparisonSection(comparison), '');
+  add(actionSection(m), '');
+  add(attributeSection(m), '');
+  add(guardrailSection(m), '');
+  add(tagSection(report), '');
+  if (m.flaky.length) add(flakySection(report), '');
+  if (Object.keys(report.byAgent).length > 1) add(agentSection(report), '');
+  add(judgeSection(report), '');
+  add(failingSection(report));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
+
+/** The LLM's label, saying it was scripted unless the label already does. */
+function llmLabel(llm: string, scripted: boolean): string {
+  return `${inline(llm)}${scripted && !/scripted/i.test(llm) ? ' (scripted)' : ''}`;
 }
 
 /** The few lines the CLI prints when a run ends. */
@@ -44,12 +57,13 @@ export function renderSummary(report: EvalReport, comparison?: Comparison): stri
   const m = report.metrics;
   const lines: string[] = [];
   if (report.info.scripted) lines.push('Scripted LLM: this proves the plumbing, not the agent’s judgement.');
-  lines.push(`Passed ${m.passed}/${m.runs} runs (${pct(m.passRate)})${m.repeat > 1 ? `, pass^${m.repeat} ${pct(m.passAllK)}` : ''}.`);
+  lines.push(`Passed ${m.passed}/${count(m.runs, 'run')} (${pct(m.passRate)})${m.repeat > 1 ? `, pass^${m.repeat} ${pct(m.passAllK)}` : ''}.`);
   lines.push(`Handover recall: ${pct(m.handoverRecall)}`);
   lines.push(
     `Action accuracy ${pct(m.actionAccuracy)} · topic accuracy ${pct(m.topicAccuracy)} · out of policy ${m.outOfPolicy.total} · LLM failures ${m.llmFailures}${m.errors ? ` · eval errors ${m.errors}` : ''}`,
   );
-  if (m.judge.judged + m.judge.errors) lines.push(`Judge (not in the pass rate): ${m.judge.passed}/${m.judge.judged} passed${m.judge.errors ? `, ${m.judge.errors} errors` : ''}`);
+  if (m.judge.judged + m.judge.errors) lines.push(`Judge (not in the pass rate): ${m.judge.passed}/${m.judge.judged} passed${m.judge.errors ? `, ${count(m.judge.errors, 'error')}` : ''}`);
+  if (usedTokens(m.contactTokens)) lines.push(`Simulated contact (not in the agent’s tokens or cost): ${contactUsage(m)}`);
   if (report.thresholds.length) {
     const failed = report.thresholds.filter((t) => !t.ok);
     const gate = report.info.gated ? '' : ' (not gating)';
@@ -59,14 +73,16 @@ export function renderSummary(report: EvalReport, comparison?: Comparison): stri
     for (const t of failed) byFile.set(t.file ?? '', [...(byFile.get(t.file ?? '') ?? []), t]);
     const files = [...byFile].sort((a, b) => b[1].length - a[1].length);
     for (const [file, ts] of files.slice(0, 10)) {
-      lines.push(`  ${file ? `${file}: ` : ''}${ts.map((t) => `${thresholdName(t)} ${thresholdActual(t)} (${thresholdLimit(t)})`).join(' · ')}`);
+      lines.push(`  ${file ? `${file}: ` : ''}${ts.map((t) => `${thresholdName(t, report)} ${thresholdActual(t)} (${thresholdLimit(t)})`).join(' · ')}`);
     }
-    if (files.length > 10) lines.push(`  … and ${files.length - 10} more file(s), in report.md`);
+    if (files.length > 10) lines.push(`  … and ${count(files.length - 10, 'more file')}, in report.md`);
   }
   if (comparison) {
     const passRate = comparison.deltas.find((d) => d.name === 'passRate');
+    // When the suites differ, the delta is over the cases both ran (see compareReports): say so.
+    const over = comparison.added.length || comparison.removed.length ? ` over the ${count(comparison.casesCompared, 'case')} both ran` : '';
     lines.push(
-      `Against the baseline: ${comparison.fixed.length} fixed, ${comparison.broken.length} broken, ${comparison.actionChanged.length} changed action${passRate ? `; pass rate ${formatDelta(passRate)}` : ''}.`,
+      `Against the baseline: ${comparison.fixed.length} fixed, ${comparison.broken.length} broken, ${comparison.actionChanged.length} changed action${passRate ? `; pass rate ${formatDelta(passRate)}${over}` : ''}.`,
     );
     for (const c of comparison.broken) lines.push(`  broken: ${caseKey(c)} (${c.file}:${c.line})`);
   }
@@ -90,8 +106,8 @@ export function writeReport(dir: string, report: EvalReport, comparison?: Compar
 }
 
 function summaryTable(m: Metrics): string[] {
-  const rows: Array<[string, string]> = [['Pass rate', `${pct(m.passRate)} (${m.passed} of ${m.runs} runs)`]];
-  if (m.repeat > 1) rows.push([`Pass^${m.repeat} (every run of a case passed)`, `${pct(m.passAllK)} of ${m.cases} cases`]);
+  const rows: Array<[string, string]> = [['Pass rate', `${pct(m.passRate)} (${m.passed} of ${count(m.runs, 'run')})`]];
+  if (m.repeat > 1) rows.push([`Pass^${m.repeat} (every run of a case passed)`, `${pct(m.passAllK)} of ${count(m.cases, 'case')}`]);
   rows.push(
     ['Action accuracy', pct(m.actionAccuracy)],
     ['**Handover recall**', `**${pct(m.handoverRecall)}**${m.handoverRecall === null ? ' (no case must hand over)' : ' of the cases that must hand over'}`],
@@ -99,15 +115,20 @@ function summaryTable(m: Metrics): string[] {
     ['Message checks', m.messageChecks.total ? `${m.messageChecks.passed} of ${m.messageChecks.total}` : 'n/a'],
     [
       'Out of policy',
-      `${m.outOfPolicy.total} in ${m.outOfPolicy.runsWithAny} runs (topics ${m.outOfPolicy.topics}, attributes ${m.outOfPolicy.attributes}, guardrails fired ${m.outOfPolicy.guardrails})`,
+      `${m.outOfPolicy.total} in ${count(m.outOfPolicy.runsWithAny, 'run')} (topics ${m.outOfPolicy.topics}, attributes ${m.outOfPolicy.attributes}, guardrails fired ${m.outOfPolicy.guardrails})`,
     ],
     ['LLM failures (agent handed over)', String(m.llmFailures)],
   );
   if (m.errors) rows.push(['Eval errors (case not run)', String(m.errors)]);
   rows.push(
     ['Latency', `p50 ${ms(m.latencyMs.p50)} · p95 ${ms(m.latencyMs.p95)} · max ${ms(m.latencyMs.max)}`],
-    ['Tokens', `prompt ${int(m.tokens.promptTokens)} (cached ${int(m.tokens.cachedTokens)}) · completion ${int(m.tokens.completionTokens)}`],
-    ['Estimated cost', cost(m)],
+    [
+      'Tokens',
+      `prompt ${int(m.tokens.promptTokens)} (cached ${int(m.tokens.cachedTokens)}) · completion ${int(m.tokens.completionTokens)}${
+        usedTokens(m.contactTokens) ? `; simulated contact: ${contactTokens(m)}` : ''
+      }`,
+    ],
+    ['Estimated cost', `${cost(m)}${usedTokens(m.contactTokens) ? `; simulated contact: ${contactCost(m)}` : ''}`],
   );
   return table(['Metric', 'Value'], rows);
 }
@@ -118,6 +139,23 @@ function cost(m: Metrics): string {
   return unpriced ? `${usd(m.costUsd)} (${unpriced}, not included)` : usd(m.costUsd);
 }
 
+function contactTokens(m: Metrics): string {
+  return `prompt ${int(m.contactTokens.promptTokens)} · completion ${int(m.contactTokens.completionTokens)}`;
+}
+
+function contactCost(m: Metrics): string {
+  return m.contactCostUsd === null ? 'n/a (no price for its model)' : usd(m.contactCostUsd);
+}
+
+/** The simulated contacts' tokens and cost, on one line. */
+function contactUsage(m: Metrics): string {
+  return `${contactTokens(m)} tokens, ${contactCost(m)}`;
+}
+
+function usedTokens(usage: Metrics['contactTokens'] | undefined): boolean {
+  return usage !== undefined && usage.promptTokens + usage.completionTokens > 0;
+}
+
 function thresholdSection(report: EvalReport): string[] {
   const out = ['## Thresholds', ''];
   if (!report.thresholds.length) return [...out, 'No thresholds set.'];
@@ -125,7 +163,7 @@ function thresholdSection(report: EvalReport): string[] {
   const withFile = report.thresholds.some((t) => t.file);
   const rows = report.thresholds.map((t) => [
     ...(withFile ? [t.file ?? ''] : []),
-    thresholdName(t),
+    thresholdName(t, report),
     thresholdLimit(t),
     thresholdActual(t),
     t.ok ? '✔' : '✘',
@@ -141,8 +179,11 @@ const THRESHOLD_NAMES: Record<ThresholdResult['name'], string> = {
   maxOutOfPolicy: 'Out of policy',
 };
 
-function thresholdName(t: ThresholdResult): string {
-  return THRESHOLD_NAMES[t.name];
+/** A passRate threshold that gated on pass^k says so: "Pass rate (pass^3)". */
+function thresholdName(t: ThresholdResult, report: EvalReport): string {
+  if (t.basis !== 'pass^k') return THRESHOLD_NAMES[t.name];
+  const k = report.metrics.repeat > 1 ? report.metrics.repeat : report.info.repeat;
+  return `${THRESHOLD_NAMES[t.name]} (pass^${k > 1 ? k : 'k'})`;
 }
 
 function thresholdLimit(t: ThresholdResult): string {
@@ -165,9 +206,9 @@ function actionSection(m: Metrics): string[] {
   return [
     '## Actions',
     '',
-    'Rows: the expected action; columns: what the agent decided. A case accepting several actions counts on the diagonal when the agent chose one of them, else under its first.',
+    'Rows: the expected action; columns: what the agent decided; each run counts once. A case accepting several actions counts on the diagonal when the agent chose one of them, else under its first.',
     '',
-    ...table(['expected ↓ · decided →', ...ACTIONS, 'cases', 'recall'], rows),
+    ...table(['expected ↓ · decided →', ...ACTIONS, 'runs', 'recall'], rows),
   ];
 }
 
@@ -186,7 +227,18 @@ function attributeSection(m: Metrics): string[] {
 function guardrailSection(m: Metrics): string[] {
   const out = ['## Guardrails fired', ''];
   if (!m.guardrailsFired.length) return [...out, 'None.'];
-  return [...out, ...table(['Guardrail', 'Times'], m.guardrailsFired.map((g) => [g.guardrail, String(g.count)]))];
+  // Grouped with their numbers as N (see computeMetrics): an example shows one as it fired.
+  const withExample = m.guardrailsFired.some((g) => g.example !== undefined);
+  if (!withExample) return [...out, ...table(['Guardrail', 'Times'], m.guardrailsFired.map((g) => [g.guardrail, String(g.count)]))];
+  return [
+    ...out,
+    'Numbers in a guardrail’s text are shown as N: the rows group the same guardrail with other figures.',
+    '',
+    ...table(
+      ['Guardrail', 'Times', 'Example'],
+      m.guardrailsFired.map((g) => [g.guardrail, String(g.count), g.example ?? '']),
+    ),
+  ];
 }
 
 function tagSection(report: EvalReport): string[] {
@@ -197,11 +249,18 @@ function tagSection(report: EvalReport): string[] {
 }
 
 function flakySection(report: EvalReport): string[] {
-  const lines = report.metrics.flaky.map((key) => {
-    const runs = report.runs.filter((r) => caseKey(r) === key);
-    const passed = runs.filter((r) => r.passed && !r.error).length;
-    return `- ${inline(key)} (${where(runs[0])}): passed ${passed} of ${runs.length} runs`;
-  });
+  // One pass over the runs, not one per flaky case.
+  const flaky = new Map(report.metrics.flaky.map((key) => [key, { first: undefined as CaseRun | undefined, runs: 0, passed: 0 }]));
+  for (const run of report.runs) {
+    const tally = flaky.get(caseKey(run));
+    if (!tally) continue;
+    tally.first ??= run;
+    tally.runs += 1;
+    if (run.passed && !run.error) tally.passed += 1;
+  }
+  const lines = [...flaky].map(
+    ([key, t]) => `- ${inline(key)}${t.first ? ` (${where(t.first)})` : ''}: passed ${t.passed} of ${count(t.runs, 'run')}`,
+  );
   return ['## Flaky cases', '', 'Passed in some runs and failed in others: the agent’s answer to these is not settled.', '', ...lines];
 }
 
@@ -221,9 +280,10 @@ function judgeSection(report: EvalReport): string[] {
   const j = report.metrics.judge;
   const out = ['## LLM judge', '', 'A second model grades the cases that have a `judge:` rubric. Its verdicts are opinions: they are not part of the pass rate or any figure above.', ''];
   if (!j.judged && !j.skipped && !j.errors) return [...out, 'No case was judged.'];
-  if (!j.judged && !j.errors) return [...out, `${j.skipped} run(s) have a rubric; none was judged (${report.info.scripted ? 'the scripted LLM cannot judge' : 'no --judge-model given'}).`];
+  if (!j.judged && !j.errors) return [...out, `${count(j.skipped, 'run')} ${j.skipped === 1 ? 'has' : 'have'} a rubric; none was judged (${report.info.scripted ? 'the scripted LLM cannot judge' : 'no --judge-model given'}).`];
   const judgeCost = report.metrics.judgeCostUsd;
-  out.push(
+  const lines = [
+    ...out,
     ...table(
       ['Judged', 'Passed', 'Failed', 'Skipped', 'Judge errors', 'Tokens', 'Cost'],
       [
@@ -238,31 +298,81 @@ function judgeSection(report: EvalReport): string[] {
         ],
       ],
     ),
-  );
+  ];
   const notable = report.runs.filter((r) => r.judge && r.judge.status !== 'pass' && r.judge.status !== 'skipped');
-  if (notable.length) {
-    out.push('', ...table(['Case', 'Verdict', 'Reason'], notable.map((r) => [`${caseKey(r)}${runLabel(r, report)}`, r.judge!.status, r.judge!.reason])));
-  }
-  return out;
+  if (!notable.length) return lines;
+  return [...lines, '', ...table(['Case', 'Verdict', 'Reason'], notable.map((r) => [`${caseKey(r)}${runLabel(r, report)}`, r.judge!.status, r.judge!.reason]))];
 }
 
+/** How many failing runs report.md details; the others are in report.json and results.jsonl. */
+export const FAILING_RUNS_SHOWN = 40;
+
+/** The order of the failing runs: what costs the most first. */
+const Failure = {
+  /** The case must hand over (it accepts nothing else) and the agent did not: a contact left alone. */
+  MissedHandover: 0,
+  /** Another wrong action. */
+  WrongAction: 1,
+  /** A right action with a wrong topic, attribute or message, or an eval error. */
+  Other: 2,
+} as const;
+type Failure = (typeof Failure)[keyof typeof Failure];
+
+function failureOf(run: CaseRun): Failure {
+  if (run.error) return Failure.Other;
+  const accepted = acceptedActions(run.expect);
+  if (accepted.length === 1 && accepted[0] === 'handover' && run.decided.action !== 'handover') return Failure.MissedHandover;
+  return run.checks.action ? Failure.Other : Failure.WrongAction;
+}
+
+/**
+ * The failing runs, missed handovers first, then other wrong actions, then the rest (in file
+ * order within each), FAILING_RUNS_SHOWN at most; shown under a heading per case file, the file
+ * of the first one first.
+ */
 function failingSection(report: EvalReport): string[] {
   const failing = report.runs.filter((r) => !r.passed || r.error);
   const out = ['## Failing runs', ''];
   if (!failing.length) return [...out, 'None: every run passed every deterministic check.'];
-  for (const run of failing) out.push(...failingRun(run, report), '');
+
+  const ranked = failing.map((run, i) => ({ run, i, failure: failureOf(run) })).sort((a, b) => a.failure - b.failure || a.i - b.i);
+  const tally = [0, 0, 0];
+  for (const r of ranked) tally[r.failure] += 1;
+  const kinds = [
+    tally[Failure.MissedHandover] ? count(tally[Failure.MissedHandover], 'missed handover') : '',
+    tally[Failure.WrongAction] ? `${count(tally[Failure.WrongAction], 'other wrong action')}` : '',
+    tally[Failure.Other] ? `${tally[Failure.Other]} failing ${tally[Failure.Other] === 1 ? 'another check' : 'other checks'} or not run` : '',
+  ].filter(Boolean);
+  out.push(
+    `${count(failing.length, 'failing run')}: ${kinds.join(', ')}. Missed handovers come first, then the other wrong actions, then the rest, under their case file.`,
+    '',
+  );
+
+  const shown = ranked.slice(0, FAILING_RUNS_SHOWN);
+  const byFile = new Map<string, Array<(typeof shown)[number]>>();
+  for (const r of shown) {
+    const runs = byFile.get(r.run.file);
+    if (runs) runs.push(r);
+    else byFile.set(r.run.file, [r]);
+  }
+  for (const [file, runs] of byFile) {
+    out.push(`### \`${inline(file)}\``, '');
+    for (const { run, failure } of runs) out.push(...failingRun(run, failure, report), '');
+  }
+  const more = failing.length - shown.length;
+  if (more > 0) out.push(`… and ${count(more, 'more failing run')}, not shown here: every run is in report.json and results.jsonl.`);
   return out;
 }
 
-function failingRun(run: CaseRun, report: EvalReport): string[] {
-  const out = [`### ✘ ${inline(caseKey(run))}${runLabel(run, report)}: ${where(run)}`, ''];
+function failingRun(run: CaseRun, failure: Failure, report: EvalReport): string[] {
+  const out = [`#### ✘ ${inline(caseKey(run))}${runLabel(run, report)}: ${where(run)}`, ''];
   const about = [run.kind !== 'turn' ? `kind: ${run.kind}` : '', run.language ? `language: ${run.language}` : '', run.tags.length ? `tags: ${run.tags.join(', ')}` : '']
     .filter(Boolean)
     .join(' · ');
   if (about) out.push(inline(about), '');
   if (run.error) return [...out, `- **Eval error (the case did not run):** ${inline(run.error)}`];
 
-  out.push(`Failed: ${failedChecks(run).join('; ')}.`, '');
+  out.push(`${failure === Failure.MissedHandover ? '**Missed handover.** ' : ''}Failed: ${failedChecks(run).join('; ')}.`, '');
   const { expect, decided, checks } = run;
   const mark = (ok: boolean | undefined) => (ok === false ? ' ✘' : '');
   const rows: string[][] = [['Action', acceptedActions(expect).join(' or '), `${decided.action}${mark(checks.action)}`]];
@@ -315,7 +425,8 @@ export function failedChecks(run: CaseRun): string[] {
 }
 
 function comparisonSection(c: Comparison): string[] {
-  const out = [`## Against the baseline of ${when(c.baseline.startedAt)} (${inline(c.baseline.llm)}${c.baseline.scripted ? ', scripted' : ''})`, ''];
+  const scripted = c.baseline.scripted && !/scripted/i.test(c.baseline.llm) ? ', scripted' : '';
+  const out = [`## Against the baseline of ${when(c.baseline.startedAt)} (${inline(c.baseline.llm)}${scripted})`, ''];
   for (const note of c.notes) out.push(`> ${inline(note)}`, '');
   out.push(
     ...table(
@@ -329,15 +440,17 @@ function comparisonSection(c: Comparison): string[] {
   const cases = (title: string, list: CaseOutcome[]) =>
     list.length ? [`**${title} (${list.length}):**`, '', ...list.map((x) => `- ${inline(caseKey(x))} (${x.file}:${x.line})`), ''] : [];
   const actionShift = (x: CaseChange) => (x.before.action === x.after.action ? '' : `: ${x.before.action ?? 'not run'} → ${x.after.action ?? 'not run'}`);
-  out.push(
+  // An array, not out.push(...): a suite's worth of changed cases would overflow the stack as arguments.
+  const lines = [
+    ...out,
     ...changes('Broken: passed before, fail now', c.broken, actionShift),
     ...changes('Fixed: failed before, pass now', c.fixed, actionShift),
     ...changes('Action changed', c.actionChanged, (x) => `: ${x.before.action} → ${x.after.action}${x.after.passed ? '' : ' (fails)'}`),
     ...cases('New cases', c.added),
     ...cases('Cases no longer run', c.removed),
-  );
-  if (!c.broken.length && !c.fixed.length && !c.actionChanged.length) out.push('No case changed its result or its action.');
-  return out;
+  ];
+  if (!c.broken.length && !c.fixed.length && !c.actionChanged.length) lines.push('No case changed its result or its action.');
+  return lines;
 }
 
 const DELTA_NAMES: Record<MetricDelta['name'], string> = {
@@ -391,6 +504,11 @@ export function cell(text: string): string {
 /** Text on one markdown line (a list item, a heading). */
 function inline(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** "1 case", "2 cases": a count with its noun, plural when it is not one. */
+function count(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
 }
 
 function list(items: readonly string[]): string {

@@ -73,7 +73,7 @@ export interface CaseRun {
   model: string;
   latencyMs: number;
   usage: Usage;
-  /** Estimated from the price table; null when the model has no price. */
+  /** The agent's calls, estimated from the price table; null when the model has no price. */
   costUsd: number | null;
   /** For a simulated case, what the contact simulator used (not in the agent's tokens or cost). */
   contactUsage?: Usage;
