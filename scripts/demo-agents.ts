@@ -1,4 +1,9 @@
-/** The demo's agents: realistic prompts, and short contact timeouts so a quiet contact is closed in seconds. */
+import { resolve } from 'node:path';
+
+/**
+ * The demo's agents: realistic prompts, short contact timeouts so a quiet contact is closed in
+ * seconds, and the example knowledge base (kb/acme) for the triage agent.
+ */
 export const DEMO_AGENTS = `
 agents:
   - id: acme-triage
@@ -22,6 +27,10 @@ agents:
       contact: 6s
       onContactTimeout: resolve
       timeoutTopic: Timeout
+    knowledge:
+      sources: [{ path: ${JSON.stringify(resolve('kb/acme/*.md'))} }]
+      searchConfig: english
+      minScore: 0.3
     messages:
       nudge: Are you still there? Just reply here if you need anything else.
       contactTimeout: We have not heard back, so I am closing this conversation. Write to us any time!

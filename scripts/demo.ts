@@ -15,6 +15,8 @@ import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
 import { WebhookSender } from '../test/fakes/webhook-sender.js';
 import { redactUrl } from '../src/common/redact-url.js';
+import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
+import { syncAgent } from '../src/knowledge/knowledge.sync.js';
 import { replayCommand } from './replay-command.js';
 import { DEMO_AGENTS, DEMO_HELPER_SECRET, DEMO_TRIAGE_SECRET } from './demo-agents.js';
 import { scriptedAnswer } from './scripted-llm.js';
@@ -135,9 +137,12 @@ async function main(): Promise<number> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
   const app = await createApp(config);
+  // The triage agent answers from the example help centre, synced as `npm run kb -- sync` would.
+  const kb = await syncAgent(app.get(KnowledgeRepository), undefined, config.agent('acme-triage')!);
   await app.listen(0, '127.0.0.1');
   const bridgeUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   say(dim(`bridge ${bridgeUrl} · fake Inbox 2.0 ${inbox.url} · scripted LLM ${llm.url}`));
+  say(dim(`knowledge: ${kb.added + kb.updated + kb.unchanged} articles of kb/acme in ${kb.chunks} chunks`));
 
   const triage = new WebhookSender({ bridgeUrl, agentId: 'acme-triage', secretHex: DEMO_TRIAGE_SECRET, inbox });
   const helper = new WebhookSender({ bridgeUrl, agentId: 'acme-helper', secretHex: DEMO_HELPER_SECRET, inbox });
@@ -145,7 +150,9 @@ async function main(): Promise<number> {
   const state = async (id: string) => (await db.query('SELECT state FROM conversations WHERE inbox_conversation_id = $1', [id])).rows[0]?.state;
   const run = `${Date.now().toString(36)}`;
 
-  const [ann, bob, cho, dan] = [1, 2, 3, 4].map((i) => `demo-${run}-${i}`);
+  const [ann, bob, cho, dan, eve, fay] = [1, 2, 3, 4, 5, 6].map((i) => `demo-${run}-${i}`);
+  const decisionSources = async (id: string) =>
+    (await db.query(`SELECT d.sources FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1 ORDER BY d.id`, [id])).rows.flatMap((r) => r.sources as Array<{ title: string; url: string | null }>);
   const scenarios: Scenario[] = [
     {
       title: 'Inception: a question answered, a topic and an attribute collected, then resolved',
@@ -193,12 +200,41 @@ async function main(): Promise<number> {
       conversationId: dan,
       play: async () => {
         await triage.startConversation(dan, { contactProfile: { id: 'p-dan', primaryIdentifier: 'Dan Meyer' } });
-        await triage.contactSays(dan, 'Do you ship to Norway?');
+        await triage.contactSays(dan, 'How much does delivery to Norway cost?');
         await waitFor('the close', async () => (await state(dan)) === 'resolved', 20_000);
       },
       expect: [
         ['nudged once', async () => inbox.messagesSent(dan).filter((t) => t.startsWith('Are you still there')).length === 1],
         ['closed with the timeout message and topic', async () => sent(dan).some((c) => c.body.complete === 'RESOLVED' && has(c, 'applyTopics', ['Timeout']))],
+      ],
+    },
+    {
+      title: 'Knowledge: an answer from the help centre, with the article it cites',
+      conversationId: eve,
+      play: async () => {
+        await triage.startConversation(eve, { contactProfile: { id: 'p-eve', primaryIdentifier: 'Eve Moreau' } });
+        await triage.contactSays(eve, 'Can I still return shoes I only wore indoors?');
+        await waitFor('the answer', () => sent(eve).length >= 1);
+        await triage.contactSays(eve, 'Perfect, thanks!');
+        await waitFor('the resolve', async () => (await state(eve)) === 'resolved');
+      },
+      expect: [
+        ['answered citing the returns article', async () => (await decisionSources(eve)).some((s) => s.url === 'https://help.acme.example/returns')],
+      ],
+    },
+    {
+      title: 'Knowledge: a question the help centre does not answer is handed over, not guessed',
+      conversationId: fay,
+      play: async () => {
+        await triage.startConversation(fay, { contactProfile: { id: 'p-fay', primaryIdentifier: 'Fay Okafor' } });
+        await triage.contactSays(fay, 'Can I rent a canoe from you for a weekend?');
+        await waitFor('the handover', async () => (await state(fay)) === 'handed_over');
+      },
+      expect: [
+        [
+          'handed over with a note: the knowledge base has no answer',
+          async () => sent(fay).some((c) => c.body.complete === 'HANDOVER' && JSON.stringify(c.body.applyConversationNotes).includes('the knowledge base has no answer')),
+        ],
       ],
     },
   ];
@@ -271,7 +307,7 @@ async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationI
   const { rows: inbound } = await db.query(`SELECT created_at, text, payload FROM messages WHERE conversation_id = $1 AND direction = 'inbound' ORDER BY id`, [conversation.id]);
   for (const m of inbound) events.push({ at: m.created_at.getTime(), line: `${cyan('contact ›')} ${m.text ?? `[${m.payload}]`}` });
   const { rows: decisions } = await db.query(
-    `SELECT created_at, kind, action, confidence, reason, topics, contact_attributes, guardrails, failure, latency_ms FROM decisions WHERE conversation_id = $1 ORDER BY id`,
+    `SELECT created_at, kind, action, confidence, reason, topics, contact_attributes, guardrails, failure, latency_ms, sources FROM decisions WHERE conversation_id = $1 ORDER BY id`,
     [conversation.id],
   );
   for (const d of decisions) {
@@ -280,6 +316,7 @@ async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationI
       Object.keys(d.contact_attributes).length ? `attributes ${Object.entries(d.contact_attributes).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
     ].filter(Boolean);
     let line = `${yellow('agent   ⚙')} ${bold(d.action)}${d.kind === 'opening' ? ' (opening question)' : ''} · confidence ${Number(d.confidence).toFixed(2)} · ${d.reason}${extras.length ? ` · ${extras.join(' · ')}` : ''}`;
+    for (const c of d.sources as Array<{ title: string; url: string | null }>) line += `\n          ${green('cites:')} ${c.title}${c.url ? ` (${c.url})` : ''}`;
     for (const g of d.guardrails) line += `\n          ${magenta('guardrail:')} ${g}`;
     if (d.failure) line += `\n          ${red('failure:')} ${d.failure}`;
     events.push({ at: d.created_at.getTime() - 1, line });

@@ -16,7 +16,15 @@ import { renderSummary, writeReport } from '../src/evals/report.js';
 import { runAll, type Job } from '../src/evals/runner.js';
 import { ContactSimulator } from '../src/evals/simulate.js';
 import type { EvalReport, ThresholdResult } from '../src/evals/types.js';
-import { agentsFilePath, readAgentsForTools, shownPath, toolLlm } from './tool-support.js';
+import { redactUrl } from '../src/common/redact-url.js';
+import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { dataSourceOptions } from '../src/database/data-source.options.js';
+import { runMigrationsLocked } from '../src/database/migrate.js';
+import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
+import { KnowledgeService } from '../src/knowledge/knowledge.service.js';
+import { syncAgent } from '../src/knowledge/knowledge.sync.js';
+import { DataSource } from 'typeorm';
+import { agentsFilePath, readAgentsForTools, shownPath, toolLlm, type ToolLlm } from './tool-support.js';
 
 export const EXIT = { ok: 0, thresholds: 1, usage: 64, config: 78, error: 70 } as const;
 
@@ -134,9 +142,12 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
     const skipped = files.flatMap((f) => f.cases).filter((c) => c.simulate && !simulate);
     const jobs: Job[] = files.flatMap((f) => f.cases.filter((c) => !c.simulate || simulate).flatMap((c) => Array.from({ length: repeat }, (_, r) => ({ case: c, repeat: r }))));
     const engine = new DecisionEngine(llm.client);
+    const knowledge = await knowledgeFor(files.map((f) => agents.get(f.agent)!), llm, env, io);
+    if (knowledge === 'failed') return EXIT.config;
     const deps = {
       engine,
       agents,
+      knowledge: knowledge?.retriever,
       prices: pricing,
       judge: judgeModel ? new Judge(llm.client, judgeModel) : undefined,
       simulator: simulate ? new ContactSimulator(llm.client, contactModel) : undefined,
@@ -199,6 +210,37 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
   } finally {
     await llm.stop();
   }
+}
+
+/** Where an eval keeps an agent's knowledge: apart from the service's, so an edited agents file never changes what live turns search. */
+const evalKey = (agent: AgentConfig): AgentConfig => ({ ...agent, id: `eval:${agent.id}` });
+
+/**
+ * For agents that answer from a knowledge base: syncs their sources (as `npm run kb -- sync` does,
+ * under their own key) into PostgreSQL at DATABASE_URL and searches them as a live turn would, with
+ * the same SQL. Undefined when no agent has knowledge; 'failed' (said why) when it cannot be done.
+ */
+async function knowledgeFor(agents: AgentConfig[], llm: ToolLlm, env: NodeJS.ProcessEnv, io: Io) {
+  const withKnowledge = [...new Set(agents)].filter((a) => a.knowledge);
+  if (withKnowledge.length === 0) return undefined;
+  const url = env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const dataSource = new DataSource(dataSourceOptions(url, 4));
+  try {
+    await dataSource.initialize();
+    await runMigrationsLocked(dataSource);
+  } catch (err) {
+    await dataSource.destroy().catch(() => undefined);
+    io.err(`agent "${withKnowledge[0].id}" answers from a knowledge base, which an eval searches in PostgreSQL: cannot reach ${redactUrl(url)} (${(err as Error).message}); set DATABASE_URL`);
+    return 'failed' as const;
+  }
+  const repo = new KnowledgeRepository(dataSource);
+  for (const agent of withKnowledge) {
+    const stats = await syncAgent(repo, llm.client, evalKey(agent));
+    io.out(`(knowledge of ${agent.id}: ${stats.added + stats.updated + stats.unchanged} article(s), ${stats.chunks} chunk(s)${stats.errors.length ? `; ${stats.errors.length} source error(s), e.g. ${stats.errors[0].source}: ${stats.errors[0].error}` : ''})`);
+  }
+  const service = new KnowledgeService(repo, llm.client);
+  llm.onStop(() => dataSource.destroy());
+  return { retriever: { retrieve: (agent: AgentConfig, query: string) => service.retrieve(evalKey(agent), query) } };
 }
 
 function positiveInt(text: string, name: string, max: number): number | string {

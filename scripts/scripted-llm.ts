@@ -1,4 +1,4 @@
-import { isContactDetails } from '../src/agent/prompt.builder.js';
+import { KNOWLEDGE_PREFIX, isContactDetails } from '../src/agent/prompt.builder.js';
 import type { ChatRequest, Scripted } from '../test/fakes/fake-llm.js';
 
 /** What the contact wrote: user messages, less the platform's contact details that precede them. */
@@ -6,6 +6,12 @@ const contactMessages = (req: ChatRequest) => req.messages.filter((m) => m.role 
 const lastContact = (req: ChatRequest) => contactMessages(req).at(-1)?.content ?? '';
 const allowedTopics = (req: ChatRequest) =>
   /## Allowed topics\n([\s\S]*?)\n\n/.exec(req.messages[0]?.content ?? '')?.[1].split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) ?? [];
+
+/** The excerpts retrieved for the turn, when the agent has knowledge (undefined when it has none). */
+const knowledge = (req: ChatRequest): Array<{ id: string; title: string; text: string }> | undefined => {
+  const message = req.messages.find((m) => m.role === 'user' && m.content.startsWith(KNOWLEDGE_PREFIX));
+  return message ? JSON.parse(message.content.slice(KNOWLEDGE_PREFIX.length)) : undefined;
+};
 
 /**
  * A stand-in LLM for the demo and `npm run chat -- --scripted`: it answers from keywords, as a
@@ -32,6 +38,18 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
     return { decision: { action: 'reply', message: 'I am sorry to hear that! Let me look into it for you.', confidence: 0.8, reason: 'the contact is unhappy; try to help' } };
   }
   const delegated = (req.messages[0]?.content ?? '').includes('delegated this conversation to you');
+  const excerpts = knowledge(req);
+  if (excerpts && !delegated && !order) {
+    // An agent with knowledge answers from the first excerpt and cites it; with none, it "knows" an
+    // answer anyway (factual, no source), and the grounding guardrail hands it over, as it should.
+    const [first] = excerpts;
+    if (first) {
+      const sentence = /^[^.!?]*[.!?]/.exec(first.text.replace(/[*#|]/g, '').replace(/\s+/g, ' ').trim())?.[0] ?? first.text.slice(0, 160);
+      const topic = allowedTopics(req).find((t) => first.title.toLowerCase().includes(t.toLowerCase().replace(/s$/, '')));
+      return { decision: { action: 'reply', message: `${sentence} (from “${first.title}”)`, topics: topic ? [topic] : [], sources: [first.id], factual: true, confidence: 0.85, reason: 'answered from the knowledge base' } };
+    }
+    if (text.includes('?')) return { decision: { action: 'reply', message: 'Yes, I think so.', factual: true, confidence: 0.8, reason: 'a guess: nothing in the knowledge base' } };
+  }
   if (order && delegated) {
     return { decision: { action: 'handover', message: 'Thank you! I am passing you back to my colleague.', contactAttributes: [{ name: 'order_number', value: order }], confidence: 0.9, reason: 'the order number is collected', handoverNote: `Order number: ${order}` } };
   }

@@ -38,6 +38,8 @@ export interface ToolLlm {
   /** For the report header: where decisions come from. */
   label: string;
   scripted: boolean;
+  /** Run at stop(): what else the command opened for its LLM work (a database for the knowledge base). */
+  onStop(close: () => Promise<unknown>): void;
   stop(): Promise<void>;
 }
 
@@ -60,12 +62,17 @@ export async function toolLlm(scripted: boolean, env: NodeJS.ProcessEnv = proces
     throw new ConfigError(result.error.issues.map((i) => `environment variable ${String(i.path[0])} ${source[String(i.path[0])] ? i.message : 'is required but not set'}`));
   }
   const parsed = result.data;
+  const closers: Array<() => Promise<unknown>> = [];
   return {
     client: new OpenAiLlmClient(parsed),
     env: parsed,
     // A base URL may carry a key (`?api-key=`) or credentials: never into a report as it is.
     label: scripted ? 'scripted (keyword matcher, no API key)' : redactUrl(parsed.OPENAI_BASE_URL),
     scripted,
-    stop: async () => fake?.stop(),
+    onStop: (close) => void closers.push(close),
+    stop: async () => {
+      for (const close of closers) await close().catch(() => undefined);
+      await fake?.stop();
+    },
   };
 }

@@ -6,6 +6,8 @@ import { LoggerModule } from 'nestjs-pino';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { DecisionEngine } from './agent/decision.engine.js';
 import { DecisionRepository } from './agent/decision.repository.js';
+import { KnowledgeRepository } from './knowledge/knowledge.repository.js';
+import { KnowledgeService } from './knowledge/knowledge.service.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -94,6 +96,8 @@ export class AppModule {
         { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
         DecisionEngine,
         DecisionRepository,
+        KnowledgeRepository,
+        KnowledgeService,
       ],
     };
   }

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { evalCommand, type Io } from '../scripts/eval-command.js';
 import { loadCaseFiles } from '../src/evals/case.loader.js';
 import type { EvalReport } from '../src/evals/types.js';
 import { FakeLlm, type ChatRequest, type Scripted, type ScriptedDecision } from './fakes/fake-llm.js';
 import { lastContactText } from './support/agents.js';
+import { createTestDatabase } from './support/database.js';
+import { KNOWLEDGE_PREFIX } from '../src/agent/prompt.builder.js';
 
 const AGENTS = `
 agents:
@@ -283,6 +285,52 @@ cases:
       { contact: 'Great, thanks, bye!' },
       { agent: 'Bye!', action: 'resolve' },
     ]);
+  });
+
+  it('for an agent with knowledge, searches its articles as a live turn does and checks citations and grounding', async () => {
+    const db = await createTestDatabase();
+    try {
+      writeFileSync(
+        join(dir, 'agents-kb.yaml'),
+        AGENTS.replace(
+          "    prompt: You are the shop's assistant.\n",
+          `    prompt: You are the shop's assistant.\n    knowledge: { sources: [{ path: ${JSON.stringify(resolve('kb/acme/*.md'))} }], searchConfig: english }\n`,
+        ),
+      );
+      writeFileSync(
+        join(dir, 'kb-cases.yaml'),
+        `agent: shop
+cases:
+  - id: returns
+    transcript: [{ contact: "Can I still return shoes I only wore indoors?" }]
+    expect: { action: reply, sources: [returns] }
+  - id: kayaks
+    transcript: [{ contact: "Do you rent kayaks?" }]
+    expect: { action: handover, grounded: false }
+  - id: wrong-article
+    transcript: [{ contact: "How much does delivery to Norway cost?" }]
+    expect: { action: reply, sources: [returns] }
+`,
+      );
+      llm.respondWith((req) => {
+        const excerpts = JSON.parse(req.messages.find((m) => m.content.startsWith(KNOWLEDGE_PREFIX))!.content.slice(KNOWLEDGE_PREFIX.length)) as Array<{ id: string }>;
+        // A model that cites the first excerpt, and guesses when there is none.
+        return { decision: { action: 'reply', message: 'Here is what our help centre says.', factual: true, sources: excerpts.slice(0, 1).map((e) => e.id) } };
+      });
+      env.DATABASE_URL = db.url;
+      const io = quietIo();
+      expect(await run(['--cases', join(dir, 'kb-cases.yaml'), '--agents-file', join(dir, 'agents-kb.yaml')], io)).toBe(0);
+      expect(io.lines.join('\n')).toMatch(/knowledge of shop: 14 article\(s\)/);
+      const { report } = latestReport(join(dir, 'out'));
+      const byId = new Map(report.runs.map((r) => [r.caseId, r]));
+      expect(byId.get('returns')).toMatchObject({ passed: true, decided: { sources: ['returns'] } });
+      expect(byId.get('kayaks')).toMatchObject({ passed: true, decided: { action: 'handover', sources: [] } });
+      expect(byId.get('wrong-article')).toMatchObject({ passed: false, checks: { missingSources: ['returns'] } });
+      // Under the eval's own key, never the live agent's.
+      expect(await db.query(`SELECT DISTINCT agent_id FROM kb_articles`)).toEqual([{ agent_id: 'eval:shop' }]);
+    } finally {
+      await db.drop();
+    }
   });
 
   it('runs every shipped case file end to end with --scripted (plumbing only)', async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChatMessage } from '../llm/llm.client.js';
+import type { RetrievedChunk } from '../knowledge/retrieval.js';
 import type { ConversationContext, TranscriptEntry } from './decision.js';
 
 /**
@@ -19,6 +20,9 @@ export interface ContextSnapshot {
   channel: Record<string, unknown> | null;
   medium: Record<string, unknown> | null;
   messages: Array<{ id: string; pending: boolean }>;
+  /** The chunks retrieved for the turn, as shown (articles are re-synced: a copy, not a reference). */
+  knowledge?: RetrievedChunk[];
+  knowledgeFailure?: string;
 }
 
 export type IdentifiedEntry = TranscriptEntry & { id: string };
@@ -37,6 +41,8 @@ export function snapshotOf(ctx: IdentifiedContext): ContextSnapshot {
     channel: ctx.channel ?? null,
     medium: ctx.medium ?? null,
     messages: ctx.transcript.map((e) => ({ id: e.id, pending: e.pending === true })),
+    ...(ctx.knowledge ? { knowledge: ctx.knowledge } : {}),
+    ...(ctx.knowledgeFailure ? { knowledgeFailure: ctx.knowledgeFailure } : {}),
   };
 }
 
@@ -66,14 +72,18 @@ export function contextFromSnapshot(
       channel: snapshot.channel,
       medium: snapshot.medium,
       transcript,
+      ...(snapshot.knowledge ? { knowledge: snapshot.knowledge } : {}),
+      ...(snapshot.knowledgeFailure ? { knowledgeFailure: snapshot.knowledgeFailure } : {}),
     },
     missing,
   };
 }
 
 /** What the guardrails read besides the prompt: which messages are answered, the turns taken, the kind of turn. */
-export function guardrailInputs(ctx: Pick<ConversationContext, 'transcript' | 'agentTurns'>, kind: string): string {
-  return JSON.stringify({ kind, agentTurns: ctx.agentTurns, pending: ctx.transcript.map((e) => e.pending === true) });
+export function guardrailInputs(ctx: Pick<ConversationContext, 'transcript' | 'agentTurns' | 'knowledgeFailure'>, kind: string): string {
+  const inputs: Record<string, unknown> = { kind, agentTurns: ctx.agentTurns, pending: ctx.transcript.map((e) => e.pending === true) };
+  if (ctx.knowledgeFailure) inputs.knowledgeFailure = true;
+  return JSON.stringify(inputs);
 }
 
 /**

@@ -35,9 +35,18 @@ export interface DecisionOutcome {
   attempts: number;
   /** The raw output of each attempt, as received. */
   raw: Array<{ content: string | null; refusal: string | null; finishReason: string }>;
+  /** The articles behind `decision.sources`, for the handover note and the decisions row. */
+  citations: Citation[];
   /** Hashes of the prompt as first sent (context-snapshot.ts): replay proves its rebuild with them. */
   promptHash: string;
   contextHash: string;
+}
+
+export interface Citation {
+  id: string;
+  title: string;
+  url: string | null;
+  uri: string;
 }
 
 export const MAX_SUMMARY_CHARS = 1200;
@@ -96,9 +105,11 @@ export class DecisionEngine {
       if (parsed.ok) {
         const guarded = applyGuardrails(agent, parsed.value, ctx);
         const decision = kind === 'opening' ? this.openingFallback(agent, guarded.decision, guarded.fired) : guarded.decision;
+        const cited = new Map((ctx.knowledge ?? []).map((c) => [c.id, c]));
         return {
           kind,
           decision,
+          citations: decision.sources.map((id) => cited.get(id)!).map((c) => ({ id: c.id, title: c.title, url: c.url, uri: c.uri })),
           proposed: parsed.value,
           guardrails: guarded.fired,
           ...(guarded.forcedHandover ? { forcedHandover: guarded.forcedHandover } : {}),
@@ -148,7 +159,7 @@ export class DecisionEngine {
    * The note a human reads when the bridge hands over on its own (a timer, a failure): why, what
    * the contact wanted, what was collected. Built from the stored conversation, so it needs no LLM.
    */
-  handoverNote(agent: AgentConfig, ctx: ConversationContext, why: string, llmNote = ''): string {
+  handoverNote(agent: AgentConfig, ctx: ConversationContext, why: string, llmNote = '', citations: Citation[] = []): string {
     const lastFromContact = ctx.transcript
       .filter((e) => e.direction === 'inbound')
       .slice(-3)
@@ -160,6 +171,7 @@ export class DecisionEngine {
       ctx.summary && `Summary: ${ctx.summary}`,
       lastFromContact.length > 0 && `Last from the contact: ${lastFromContact.join(' ')}`,
       known.length > 0 && `Known: ${known.join(', ')}`,
+      citations.length > 0 && `Sources: ${citations.map((c) => (c.url ? `${c.title} (${c.url})` : c.title)).join('; ')}`,
     ]
       .filter(Boolean)
       .join('\n');
@@ -169,7 +181,7 @@ export class DecisionEngine {
   private openingFallback(agent: AgentConfig, decision: Decision, fired: string[]): Decision {
     if (decision.action === 'reply' && decision.message) return decision;
     fired.push('an opening must be a reply; the configured greeting was used');
-    return { ...decision, action: 'reply', message: agent.messages.greeting, handoverNote: '' };
+    return { ...decision, action: 'reply', message: agent.messages.greeting, handoverNote: '', sources: [], factual: false };
   }
 
   private failed(
@@ -182,7 +194,7 @@ export class DecisionEngine {
     const decision: Decision =
       kind === 'opening'
         ? // A delegated contact is waiting for a first word: greet rather than bounce them at once.
-          { action: 'reply', message: agent.messages.greeting, topics: [], contactAttributes: {}, confidence: 0, reason: `LLM failed (${failure}); sent the configured greeting`, handoverNote: '' }
+          { action: 'reply', message: agent.messages.greeting, topics: [], contactAttributes: {}, confidence: 0, reason: `LLM failed (${failure}); sent the configured greeting`, handoverNote: '', sources: [], factual: false }
         : {
             action: 'handover',
             message: agent.messages.error,
@@ -191,8 +203,10 @@ export class DecisionEngine {
             confidence: 0,
             reason: `LLM failed: ${failure}`,
             handoverNote: `The virtual agent could not get a valid answer from its LLM (${failure}).`,
+            sources: [],
+            factual: false,
           };
-    return { kind, decision, proposed: null, guardrails: [], failure, ...o };
+    return { kind, decision, citations: [], proposed: null, guardrails: [], failure, ...o };
   }
 }
 

@@ -1,3 +1,4 @@
+import type { RetrievedChunk } from '../knowledge/retrieval.js';
 import { z } from 'zod';
 
 export type DecisionAction = 'reply' | 'resolve' | 'handover';
@@ -12,6 +13,8 @@ export const LlmDecisionSchema = z
     confidence: z.number().min(0).max(1),
     reason: z.string(),
     handoverNote: z.string(),
+    sources: z.array(z.string()),
+    factual: z.boolean(),
   })
   .strict();
 export type LlmDecision = z.infer<typeof LlmDecisionSchema>;
@@ -22,7 +25,7 @@ export const DECISION_JSON_SCHEMA = {
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['action', 'message', 'topics', 'contactAttributes', 'confidence', 'reason', 'handoverNote'],
+    required: ['action', 'message', 'topics', 'contactAttributes', 'confidence', 'reason', 'handoverNote', 'sources', 'factual'],
     properties: {
       action: { type: 'string', enum: ['reply', 'resolve', 'handover'] },
       message: { type: 'string' },
@@ -39,6 +42,8 @@ export const DECISION_JSON_SCHEMA = {
       confidence: { type: 'number' },
       reason: { type: 'string' },
       handoverNote: { type: 'string' },
+      sources: { type: 'array', items: { type: 'string' } },
+      factual: { type: 'boolean' },
     },
   },
 };
@@ -58,6 +63,10 @@ export interface Decision {
   confidence: number;
   reason: string;
   handoverNote: string;
+  /** The retrieved chunks the message relies on (ids the guardrail kept). */
+  sources: string[];
+  /** The message states facts about the company (its products, orders, policies): it needs a source when grounding is required. */
+  factual: boolean;
 }
 
 export interface TranscriptEntry {
@@ -82,4 +91,8 @@ export interface ConversationContext {
   agentTurns: number;
   channel?: Record<string, unknown> | null;
   medium?: Record<string, unknown> | null;
+  /** The chunks of the agent's knowledge retrieved for this turn (agents with `knowledge` only). */
+  knowledge?: RetrievedChunk[];
+  /** Set when the knowledge base could not be searched for this turn. */
+  knowledgeFailure?: string;
 }

@@ -26,6 +26,8 @@ const proposal = (p: Partial<LlmDecision> = {}): LlmDecision => ({
   confidence: 0.9,
   reason: 'because',
   handoverNote: '',
+  sources: [],
+  factual: false,
   ...p,
 });
 
@@ -43,7 +45,7 @@ describe(applyGuardrails.name, () => {
   it('passes a good reply through unchanged', () => {
     const sut = applyGuardrails(agent, proposal(), ctx());
     expect(sut).toEqual({
-      decision: { action: 'reply', message: 'Happy to help.', topics: [], contactAttributes: {}, confidence: 0.9, reason: 'because', handoverNote: '' },
+      decision: { action: 'reply', message: 'Happy to help.', topics: [], contactAttributes: {}, confidence: 0.9, reason: 'because', handoverNote: '', sources: [], factual: false },
       fired: [],
     });
   });
@@ -138,6 +140,8 @@ describe(applyGuardrails.name, () => {
           confidence: fc.double({ min: 0, max: 1, noNaN: true }),
           reason: fc.string(),
           handoverNote: fc.string(),
+          sources: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }),
+          factual: fc.boolean(),
         }),
         fc.string({ maxLength: 60 }),
         fc.nat(5),
@@ -163,5 +167,44 @@ describe(mentionsAny.name, () => {
     expect(mentionsAny('talk   to someone, please', ['talk to someone'])).toBe(true);
     expect(mentionsAny('for the good of humanity', ['human'])).toBe(false);
     expect(mentionsAny('anything', [' '])).toBe(false);
+  });
+});
+
+describe('applyGuardrails with knowledge', () => {
+  const grounded = parseAgents(
+    `
+agents:
+  - id: kb
+    name: KB
+    mode: inception
+    secretEnv: S
+    llm: { model: m }
+    prompt: Answer from the help centre.
+    topics: [Returns]
+    knowledge: { sources: [{ path: kb/*.md }], requireGrounding: true }
+`,
+    { S: 'aa' },
+  )[0];
+  const chunk = { id: 'kb-7', title: 'Returning an item', url: 'https://help.example/returns', uri: 'returns.md', headingPath: ['Time limit'], text: '30 days.', score: 0.6 };
+  const withKnowledge = (knowledge: (typeof chunk)[], extra: Partial<ConversationContext> = {}): ConversationContext => ({ ...ctx('How long can I return a jacket?'), knowledge, ...extra });
+
+  it('keeps a citation of a retrieved chunk and drops one that was not retrieved', () => {
+    const sut = applyGuardrails(grounded, proposal({ message: 'You have 30 days.', sources: ['kb-7', 'kb-99'], factual: true }), withKnowledge([chunk]));
+    expect(sut.decision).toMatchObject({ action: 'reply', sources: ['kb-7'] });
+    expect(sut.fired).toEqual(['dropped sources not retrieved for this turn: kb-99']);
+  });
+
+  it('hands over a factual reply that cites nothing, saying whether the knowledge base had an answer', () => {
+    const uncited = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true }), withKnowledge([chunk]));
+    expect(uncited).toMatchObject({ decision: { action: 'handover', message: '' }, forcedHandover: 'the reply states facts but cites no article of the knowledge base' });
+    const nothing = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true, sources: ['kb-7'] }), withKnowledge([]));
+    expect(nothing.forcedHandover).toBe('the knowledge base has no answer to this question');
+    const down = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true }), withKnowledge([], { knowledgeFailure: 'connection refused' }));
+    expect(down.forcedHandover).toBe('the knowledge base could not be searched, and the reply states facts');
+  });
+
+  it('lets a question or a greeting through without a source', () => {
+    const sut = applyGuardrails(grounded, proposal({ message: 'Which item is it?', factual: false }), withKnowledge([]));
+    expect(sut.decision.action).toBe('reply');
   });
 });

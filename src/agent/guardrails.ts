@@ -45,6 +45,12 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     fired.push(`message cut to ${agent.limits.maxMessageLength} characters`);
   }
 
+  // A citation must name a chunk this turn retrieved: an invented or stale id proves nothing.
+  const retrieved = new Set((ctx.knowledge ?? []).map((c) => c.id));
+  const sources = [...new Set(proposed.sources.map((id) => id.trim()).filter((id) => retrieved.has(id)))];
+  const unknownSources = proposed.sources.filter((id) => !retrieved.has(id.trim()));
+  if (unknownSources.length) fired.push(`dropped sources not retrieved for this turn: ${unknownSources.join(', ')}`);
+
   const decision: Decision = {
     action: proposed.action,
     message,
@@ -53,6 +59,8 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     confidence: proposed.confidence,
     reason: proposed.reason.trim(),
     handoverNote: proposed.handoverNote.trim(),
+    sources,
+    factual: proposed.factual,
   };
 
   let forcedHandover: string | undefined;
@@ -73,6 +81,15 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     forceHandover('the LLM chose to reply but wrote no message');
   } else if (decision.action !== 'handover' && decision.confidence < agent.limits.minConfidence) {
     forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`);
+  } else if (agent.knowledge?.requireGrounding && decision.action === 'reply' && decision.factual && decision.sources.length === 0) {
+    // Grounding: a fact the team's articles do not back is a guess; a person answers instead.
+    forceHandover(
+      ctx.knowledgeFailure
+        ? 'the knowledge base could not be searched, and the reply states facts'
+        : retrieved.size === 0
+          ? 'the knowledge base has no answer to this question'
+          : 'the reply states facts but cites no article of the knowledge base',
+    );
   }
   return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from './config.error.js';
 import { AgentsFileSchema, defaultHandoverMessage, type AgentConfig, type ModelPrice } from './agents.schema.js';
 
@@ -21,14 +22,15 @@ export function readAgentsFile(path: string, env: Record<string, string | undefi
   } catch (err) {
     throw new ConfigError([`agents file ${path} cannot be read: ${(err as Error).message}`]);
   }
-  return parseAgentsFile(source, env, path);
+  return parseAgentsFile(source, env, path, dirname(resolve(path)));
 }
 
 export function parseAgents(source: string, env: Record<string, string | undefined>, name = 'agents file'): AgentConfig[] {
   return parseAgentsFile(source, env, name).agents;
 }
 
-export function parseAgentsFile(source: string, env: Record<string, string | undefined>, name = 'agents file'): AgentsFile {
+/** `baseDir`: what knowledge `path` sources are relative to (the agents file's folder; here by default). */
+export function parseAgentsFile(source: string, env: Record<string, string | undefined>, name = 'agents file', baseDir = process.cwd()): AgentsFile {
   const src = parseYamlSource(source, name);
   const result = AgentsFileSchema.safeParse(src.raw);
   if (!result.success) {
@@ -46,6 +48,7 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
       ...agent,
       secret: Buffer.from(secretHex ?? '', 'hex'),
       messages: { ...agent.messages, handover: agent.messages.handover ?? defaultHandoverMessage(agent.handoffRule) },
+      baseDir,
     };
   });
   if (problems.length > 0) throw new ConfigError(problems);

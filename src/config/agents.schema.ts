@@ -69,6 +69,28 @@ const MessagesSchema = z
   })
   .strict();
 
+/** Where the agent's help content comes from: files (globs, relative to the agents file) or pages over HTTP. */
+const KnowledgeSourceSchema = z.union([
+  z.object({ path: text() }).strict(),
+  z.object({ url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }) }).strict(),
+]);
+
+const KnowledgeSchema = z
+  .object({
+    sources: z.array(KnowledgeSourceSchema).min(1, 'lists no source'),
+    /** Chunks shown to the LLM at most. */
+    topK: z.number().int().min(1).max(20).default(4),
+    /** A chunk scoring under this (0–1) is not shown to the LLM. */
+    minScore: z.number().min(0).max(1).default(0.2),
+    /** A reply that states facts must cite a retrieved chunk, or it becomes a handover. */
+    requireGrounding: z.boolean().default(true),
+    /** The PostgreSQL text search configuration of the articles' language (simple, english, french…). */
+    searchConfig: z.string().regex(/^[a-z_]+$/, 'must be a text search configuration name, like english or simple').default('simple'),
+    /** Vector search besides full text, through the same OpenAI-compatible endpoint. */
+    embeddings: z.object({ model: text() }).strict().optional(),
+  })
+  .strict();
+
 export const AgentSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be 1 to 64 of a-z, 0-9 and -'),
@@ -103,6 +125,7 @@ export const AgentSchema = z
       .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 12 }),
     timeouts: TimeoutsSchema.default(() => TimeoutsSchema.parse({})),
     messages: MessagesSchema.default(() => MessagesSchema.parse({})),
+    knowledge: KnowledgeSchema.optional(),
   })
   .strict()
   .superRefine((agent, ctx) => {
@@ -147,7 +170,11 @@ type ParsedAgent = z.infer<typeof AgentSchema>;
 export interface AgentConfig extends ParsedAgent {
   secret: Buffer;
   messages: ParsedAgent['messages'] & { handover: string };
+  /** The folder knowledge `path` sources are relative to: the agents file's. */
+  baseDir: string;
 }
+
+export type KnowledgeConfig = NonNullable<ParsedAgent['knowledge']>;
 
 export function defaultHandoverMessage(rule: ParsedAgent['handoffRule']): string {
   return rule === 'previous-agent'

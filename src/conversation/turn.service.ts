@@ -8,6 +8,8 @@ import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { InboxClient } from '../inbox/inbox.client.js';
 import { ConversationLostError } from '../inbox/inbox.errors.js';
+import { KnowledgeService } from '../knowledge/knowledge.service.js';
+import { retrievalQuery } from '../knowledge/retrieval.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { ActionRepository } from './action.repository.js';
@@ -39,6 +41,7 @@ export class TurnService {
     private readonly inbox: InboxClient,
     private readonly turns: TurnQueue,
     private readonly metrics: MetricsService,
+    private readonly knowledge: KnowledgeService,
   ) {}
 
   /**
@@ -113,13 +116,19 @@ export class TurnService {
     const answered = turnWindow(agent, transcript).filter((m) => m.direction === 'inbound' && m.handledAt === null).map((m) => m.id);
     const due = opening ? conversation.firstQuestionAt : conversation.vaDeadlineAt;
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
+    if (agent.knowledge && !opening) {
+      const pending = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
+      const found = await this.knowledge.retrieve(agent, retrievalQuery(pending, ctx.summary), deadline);
+      ctx.knowledge = found.chunks;
+      if (found.failure) ctx.knowledgeFailure = found.failure;
+    }
     const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline });
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
     this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
     this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
     this.metrics.llmLatency.observe({ agent: agent.id }, outcome.latencyMs / 1000);
 
-    const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote));
+    const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations));
     const action = await lease.locked(async (c) => {
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;

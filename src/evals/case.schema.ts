@@ -28,6 +28,10 @@ const ExpectSchema = z
     /** Case-insensitive substrings the message the contact reads must contain / must not contain. */
     messageIncludes: z.array(text()).optional(),
     messageExcludes: z.array(text()).optional(),
+    /** Articles (file name without extension, or a page URL's last part) the reply must cite. */
+    sources: z.array(text()).optional(),
+    /** false: the knowledge base has no answer, the agent must hand over citing nothing; true: it must cite. */
+    grounded: z.boolean().optional(),
     /** A rubric for the optional LLM judge; never part of the deterministic metrics. */
     judge: text().optional(),
   })

@@ -154,8 +154,14 @@ export async function replayTurn(
   try {
     if (turn.context?.v !== 1) return { ...row, skipped: `its stored context has version ${String(turn.context?.v)}, which this version cannot read` };
     const { context, missing } = contextFromSnapshot(turn.context, messages);
-    const hashes = promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
-    Object.assign(row, { context, missingMessages: missing, contextExact: missing.length === 0 && hashes.context === turn.contextHash, promptChanged: hashes.prompt !== turn.promptHash });
+    // The excerpts message exists for an agent with knowledge: proven as the turn had it, whatever the edited file says.
+    const asThen = { ...agent, knowledge: context.knowledge ? (agent.knowledge ?? ({} as NonNullable<AgentConfig['knowledge']>)) : undefined };
+    const hashes = promptHashes(buildDecisionPrompt(asThen, context, turn.kind), guardrailInputs(context, turn.kind));
+    // An edited file without knowledge decides without the excerpts; one that adds it has none stored
+    // for this turn (the turn searched nothing), which docs/evals.md states as a limit.
+    if (!agent.knowledge) delete context.knowledge;
+    const now = promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
+    Object.assign(row, { context, missingMessages: missing, contextExact: missing.length === 0 && hashes.context === turn.contextHash, promptChanged: now.prompt !== turn.promptHash });
     if (missing.length) return { ...row, skipped: `${missing.length} message(s) of its window are no longer stored` };
     if (!row.contextExact) return { ...row, skipped: 'the rebuilt input does not hash to what the turn had (a stored message or its context changed since)' };
 

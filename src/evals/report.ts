@@ -393,6 +393,10 @@ function failingRun(run: CaseRun, failure: Failure, report: EvalReport): string[
     ...(expect.messageExcludes ?? []).map((s) => `excludes “${s}”${checks.presentExcludes?.includes(s) ? ' ✘' : ''}`),
   ];
   rows.push(['Message', wanted.join('; ') || '(not checked)', decided.message ? `“${decided.message}”` : '(none)']);
+  if (expect.sources || expect.grounded !== undefined || decided.sources?.length) {
+    const want = [...(expect.sources ?? []), ...(expect.grounded === false ? ['none: hand over'] : expect.grounded ? ['at least one'] : [])];
+    rows.push(['Sources', want.join(', ') || '(not checked)', `${list(decided.sources ?? [])}${checks.missingSources?.length || checks.grounded === false ? ' ✘' : ''}`]);
+  }
   rows.push(['Confidence', '', String(decided.confidence)]);
   out.push(...table(['', 'Expected', 'Decided'], rows), '');
 
@@ -421,6 +425,8 @@ export function failedChecks(run: CaseRun): string[] {
   for (const [key, ok] of Object.entries(c.attributes ?? {})) if (!ok) failed.push(`attribute ${key}`);
   for (const s of c.missingIncludes ?? []) failed.push(`message lacks “${s}”`);
   for (const s of c.presentExcludes ?? []) failed.push(`message contains “${s}”`);
+  for (const s of c.missingSources ?? []) failed.push(`does not cite ${s}`);
+  if (c.grounded === false) failed.push(run.expect.grounded === false ? 'answered where the knowledge base has nothing' : 'cites no article');
   return failed;
 }
 

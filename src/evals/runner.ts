@@ -1,5 +1,7 @@
 import type { DecisionEngine, DecisionOutcome } from '../agent/decision.engine.js';
-import type { TranscriptEntry } from '../agent/decision.js';
+import type { ConversationContext, TranscriptEntry } from '../agent/decision.js';
+import type { Retrieval } from '../knowledge/knowledge.service.js';
+import { articleName, retrievalQuery } from '../knowledge/retrieval.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { contactMessage } from '../conversation/decision-body.js';
 import { caseContext, caseKind, caseTranscript } from './case-context.js';
@@ -17,6 +19,8 @@ export interface RunnerDeps {
   judge?: Judge;
   /** Plays the contact of simulated cases; without it they are not run (the caller filters them out). */
   simulator?: ContactSimulator;
+  /** Searches an agent's knowledge base, as a live turn does (agents with `knowledge` only). */
+  knowledge?: { retrieve(agent: AgentConfig, query: string): Promise<Retrieval> };
 }
 
 /** Consecutive runs the endpoint did not answer before the rest are not attempted. */
@@ -68,7 +72,9 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
   const transcript = caseTranscript(c.transcript);
   const kind = caseKind(agent, transcript);
   if (typeof kind !== 'string') return { ...base, error: kind.error };
-  const outcome = await deps.engine.decide(agent, caseContext(agent, c, transcript), { kind });
+  const ctx = caseContext(agent, c, transcript);
+  if (kind === 'turn') await addKnowledge(agent, ctx, deps);
+  const outcome = await deps.engine.decide(agent, ctx, { kind });
   if (outcome.unavailable) return unavailableRun(base, outcome);
   // As in production (decision-body.ts): an attribute the contact already has is not sent again.
   const decided = { ...decidedOf(agent, outcome), attributes: fresh(outcome.decision.contactAttributes, c.contactAttributes) };
@@ -129,6 +135,7 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
       conversation.push({ contact: said.message });
     }
     const ctx = caseContext(agent, { ...c, contactAttributes: Object.fromEntries(attributes), agentTurns }, transcript);
+    if (!opening) await addKnowledge(agent, ctx, deps);
     last = await deps.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn' });
     if (last.unavailable) return { ...unavailableRun(base, last), contactUsage, contactModel };
     if (!opening) agentTurns++;
@@ -186,6 +193,16 @@ function fresh(attributes: Record<string, string>, known: Record<string, string>
   return Object.fromEntries(Object.entries(attributes).filter(([key]) => !Object.hasOwn(known, key)));
 }
 
+/** What a live turn does before deciding (turn.service.ts): search the knowledge base with the contact's new messages. */
+async function addKnowledge(agent: AgentConfig, ctx: ConversationContext, deps: RunnerDeps): Promise<void> {
+  if (!agent.knowledge) return;
+  if (!deps.knowledge) throw new Error(`agent "${agent.id}" answers from a knowledge base, and this eval has none to search`);
+  const pending = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
+  const found = await deps.knowledge.retrieve(agent, retrievalQuery(pending, ctx.summary));
+  ctx.knowledge = found.chunks;
+  if (found.failure) ctx.knowledgeFailure = found.failure;
+}
+
 function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {
   const d = o.decision;
   return {
@@ -196,6 +213,7 @@ function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {
     confidence: d.confidence,
     reason: d.reason,
     handoverNote: d.handoverNote,
+    sources: [...new Set(o.citations.map((c) => articleName(c.uri)))],
   };
 }
 

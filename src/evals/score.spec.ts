@@ -24,6 +24,8 @@ const proposal = (p: Partial<LlmDecision> = {}): LlmDecision => ({
   confidence: 0.9,
   reason: 'because',
   handoverNote: '',
+  sources: [],
+  factual: false,
   ...p,
 });
 

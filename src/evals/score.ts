@@ -22,6 +22,13 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
     );
   }
 
+  // Articles by name (the file name without extension, or the last part of the page URL).
+  const cited = new Set((decided.sources ?? []).map(normalize));
+  if (expect.sources) checks.missingSources = expect.sources.filter((a) => !cited.has(normalize(a)));
+  // No answer in the knowledge base: the agent must hand over, resting on nothing.
+  if (expect.grounded === false) checks.grounded = decided.action === 'handover' && cited.size === 0;
+  if (expect.grounded === true) checks.grounded = cited.size > 0;
+
   const message = normalize(decided.message);
   if (expect.messageIncludes) checks.missingIncludes = expect.messageIncludes.filter((s) => !message.includes(normalize(s)));
   if (expect.messageExcludes) checks.presentExcludes = expect.messageExcludes.filter((s) => message.includes(normalize(s)));
@@ -31,7 +38,9 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
     checks.topics !== false &&
     Object.values(checks.attributes ?? {}).every(Boolean) &&
     !checks.missingIncludes?.length &&
-    !checks.presentExcludes?.length;
+    !checks.presentExcludes?.length &&
+    !checks.missingSources?.length &&
+    checks.grounded !== false;
   return { checks, passed };
 }
 

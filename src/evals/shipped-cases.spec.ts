@@ -1,7 +1,7 @@
 // The eval cases shipped in evals/: they load, they are for agents that exist, and they could pass.
 // A case that expects a topic or attribute outside its agent's allow-lists is wrong by construction
 // (the guardrails drop those), so it is caught here rather than as a failure in every eval run.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseAgentsFile } from '../config/agents.loader.js';
 import type { AgentConfig } from '../config/agents.schema.js';
@@ -15,6 +15,8 @@ const MIN_CASES = 120;
 const MIN_PER_LANGUAGE = 20;
 /** Fewer handover-only cases than this, and a handoverRecall threshold is all or nothing. */
 const MIN_FOR_HANDOVER_RECALL = 3;
+/** The knowledge base of the example agents: `expect.sources` names one of its articles (file name without .md). */
+const KB_DIR = 'kb/acme';
 
 /** The categories each agent's cases must cover; a category is a file name and a tag. */
 const CATEGORIES: Record<string, string[]> = {
@@ -28,6 +30,7 @@ const CATEGORIES: Record<string, string[]> = {
     'injection',
     'bursts',
     'multi-turn',
+    'knowledge',
   ],
   'acme-helper': ['opening', 'collecting', 'hand-back', 'refusal', 'off-task'],
 };
@@ -188,6 +191,17 @@ describe('the shipped eval cases (evals/)', () => {
         return !(c.expect.messageExcludes ?? []).some((phrase) => greeting.includes(phrase.toLowerCase()));
       })
       .map((c) => `${where(c)}: no messageExcludes phrase of the greeting "${agents.get(c.agentId)?.messages.greeting}"`);
+    expect(problems).toEqual([]);
+  });
+
+  // A source that names no article could never be cited: the case would fail in every run.
+  it(`cite only articles that exist: every expect.sources entry is a ${KB_DIR}/<name>.md file`, () => {
+    const articles = new Set(readdirSync(KB_DIR).filter((f) => f.endsWith('.md')).map((f) => basename(f, '.md')));
+    const problems = cases.flatMap((c) =>
+      (c.expect.sources ?? [])
+        .filter((name) => !articles.has(name))
+        .map((name) => `${where(c)}: source "${name}" is not an article of ${KB_DIR} (${[...articles].sort().join(', ')})`),
+    );
     expect(problems).toEqual([]);
   });
 

@@ -18,6 +18,8 @@ export interface Decided {
   confidence: number;
   reason: string;
   handoverNote: string;
+  /** The articles the decision cited (by name: file name without extension, or a page URL's last part). */
+  sources?: string[];
 }
 
 /** What the LLM proposed that the agent's allow-lists refused, and every guardrail that fired. */
@@ -37,6 +39,10 @@ export interface Checks {
   missingIncludes?: string[];
   /** The substrings that should not have been in the message and were. */
   presentExcludes?: string[];
+  /** The articles the case wanted cited and the decision did not cite. */
+  missingSources?: string[];
+  /** `expect.grounded`: false asks for a handover citing nothing; true for at least one citation. */
+  grounded?: boolean;
 }
 
 export type JudgeVerdict =

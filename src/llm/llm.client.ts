@@ -44,7 +44,22 @@ export class LlmError extends Error {
   }
 }
 
-/** The port to any OpenAI-compatible chat endpoint. */
+export interface EmbeddingsRequest {
+  model: string;
+  inputs: string[];
+  /** Over by then (epoch ms), as for completions. */
+  deadline?: number;
+}
+
+export interface EmbeddingsResponse {
+  /** One vector per input, in order. */
+  vectors: number[][];
+  promptTokens: number;
+  latencyMs: number;
+}
+
+/** The port to any OpenAI-compatible chat endpoint (and its embeddings endpoint, for knowledge search). */
 export abstract class LlmClient {
   abstract complete(request: LlmRequest): Promise<LlmResponse>;
+  abstract embed(request: EmbeddingsRequest): Promise<EmbeddingsResponse>;
 }

@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { Env } from '../config/env.schema.js';
-import { LlmClient, LlmError, type LlmFailureKind, type LlmRequest, type LlmResponse } from './llm.client.js';
+import { LlmClient, LlmError, type EmbeddingsRequest, type EmbeddingsResponse, type LlmFailureKind, type LlmRequest, type LlmResponse } from './llm.client.js';
 
 /**
  * The official SDK against `OPENAI_BASE_URL`, so OpenAI, Azure OpenAI, vLLM and Ollama all work.
@@ -17,6 +17,10 @@ export class OpenAiLlmClient extends LlmClient {
       timeout: env.OPENAI_TIMEOUT,
       maxRetries: env.OPENAI_MAX_RETRIES,
     });
+  }
+
+  embed(request: EmbeddingsRequest): Promise<EmbeddingsResponse> {
+    return embedWith(this.sdk, this.env.OPENAI_TIMEOUT, request);
   }
 
   async complete(request: LlmRequest): Promise<LlmResponse> {
@@ -63,6 +67,34 @@ export class OpenAiLlmClient extends LlmClient {
       throw new LlmError(kind, message, latencyMs);
     }
   }
+}
+
+/** Inputs per embeddings request: well under every provider's limit, few round trips for a help centre. */
+const EMBEDDING_BATCH = 64;
+
+async function embedWith(sdk: OpenAI, timeoutMs: number, request: EmbeddingsRequest): Promise<EmbeddingsResponse> {
+  const started = Date.now();
+  const vectors: number[][] = [];
+  let promptTokens = 0;
+  for (let i = 0; i < request.inputs.length; i += EMBEDDING_BATCH) {
+    const remaining = request.deadline === undefined ? Infinity : request.deadline - Date.now();
+    if (remaining <= 0) throw new LlmError('timeout', 'no time left before the deadline', Date.now() - started);
+    try {
+      const response = await sdk.embeddings.create(
+        { model: request.model, input: request.inputs.slice(i, i + EMBEDDING_BATCH), encoding_format: 'float' },
+        { timeout: Math.min(timeoutMs, remaining), ...(Number.isFinite(remaining) ? { signal: AbortSignal.timeout(remaining) } : {}) },
+      );
+      const batch = [...response.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+      if (batch.length !== Math.min(EMBEDDING_BATCH, request.inputs.length - i)) throw new LlmError('server', `the endpoint returned ${batch.length} embeddings for ${request.inputs.slice(i, i + EMBEDDING_BATCH).length} inputs`, Date.now() - started);
+      vectors.push(...batch);
+      promptTokens += response.usage?.prompt_tokens ?? 0;
+    } catch (err) {
+      if (err instanceof LlmError) throw err;
+      const [kind, message] = classify(err);
+      throw new LlmError(kind, message, Date.now() - started);
+    }
+  }
+  return { vectors, promptTokens, latencyMs: Date.now() - started };
 }
 
 function classify(err: unknown): [LlmFailureKind, string] {

@@ -18,6 +18,8 @@ export interface ScriptedDecision {
   confidence?: number;
   reason?: string;
   handoverNote?: string;
+  sources?: string[];
+  factual?: boolean;
 }
 
 /** One scripted answer. Exactly one of the shapes; `delayMs` may be added to any. */
@@ -87,6 +89,7 @@ export class FakeLlm {
     this.queue.length = 0;
     this.requests.length = 0;
     this.seenPrompts.length = 0;
+    this.embedded.length = 0;
     this.responder = undefined;
   }
 
@@ -96,6 +99,7 @@ export class FakeLlm {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'POST' && url.pathname.endsWith('/embeddings')) return this.embeddings(req, res);
     if (req.method !== 'POST' || !url.pathname.endsWith('/chat/completions')) {
       return json(res, 404, { error: { message: `no route ${req.method} ${url.pathname}`, type: 'invalid_request_error' } });
     }
@@ -152,6 +156,29 @@ export class FakeLlm {
     });
   }
 
+  /** Inputs of every embeddings request, in order. */
+  readonly embedded: string[] = [];
+
+  /**
+   * `POST /v1/embeddings`, deterministic: a hashed bag of words (lower-cased, accents and a plural
+   * "s" stripped), so texts sharing words are near and others are not. It knows no synonyms and no
+   * other language: a stand-in for the plumbing, not for a model's quality.
+   */
+  private async embeddings(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!/^Bearer .+/.test(req.headers.authorization ?? '')) {
+      return json(res, 401, { error: { message: 'missing API key', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    }
+    const request = JSON.parse(await readBody(req)) as { model: string; input: string | string[] };
+    const inputs = Array.isArray(request.input) ? request.input : [request.input];
+    this.embedded.push(...inputs);
+    json(res, 200, {
+      object: 'list',
+      model: request.model,
+      data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })),
+      usage: { prompt_tokens: inputs.reduce((n, t) => n + countTokens(t), 0), total_tokens: inputs.reduce((n, t) => n + countTokens(t), 0) },
+    });
+  }
+
   /** Simulates prefix caching: the longest prefix shared with an earlier prompt, in whole cache steps. */
   private cachedTokens(prompt: string, promptTokens: number): number {
     let shared = 0;
@@ -172,6 +199,8 @@ export function fullDecision(d: ScriptedDecision) {
     confidence: d.confidence ?? 0.9,
     reason: d.reason ?? 'scripted',
     handoverNote: d.handoverNote ?? '',
+    sources: d.sources ?? [],
+    factual: d.factual ?? false,
   };
 }
 
@@ -181,6 +210,21 @@ function defaultAnswer(request: ChatRequest): Scripted {
     return { summary: `Earlier: ${text.replace(/\s+/g, ' ').slice(0, 300)}` };
   }
   return { decision: { action: 'reply', message: 'Thanks for your message! How can I help?', reason: 'default scripted reply' } };
+}
+
+export const FAKE_EMBEDDING_DIMENSIONS = 256;
+
+export function fakeEmbedding(text: string): number[] {
+  const vector = new Array<number>(FAKE_EMBEDDING_DIMENSIONS).fill(0);
+  const words = text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().match(/\p{L}{3,}/gu) ?? [];
+  for (const word of words) {
+    const stem = word.length > 4 && word.endsWith('s') ? word.slice(0, -1) : word;
+    let h = 2166136261;
+    for (let i = 0; i < stem.length; i++) h = Math.imul(h ^ stem.charCodeAt(i), 16777619);
+    vector[(h >>> 0) % FAKE_EMBEDDING_DIMENSIONS] += 1;
+  }
+  const norm = Math.hypot(...vector) || 1;
+  return vector.map((v) => v / norm);
 }
 
 /** About four characters a token, as for English text with OpenAI's tokenizers. */
