@@ -10,7 +10,14 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { contactMessage } from '../src/conversation/decision-body.js';
 import { appendCase } from '../src/evals/case-writer.js';
-import { agentsFilePath, readAgentsForTools, toolLlm } from './tool-support.js';
+import { DataSource } from 'typeorm';
+import { redactUrl } from '../src/common/redact-url.js';
+import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { dataSourceOptions } from '../src/database/data-source.options.js';
+import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
+import { KnowledgeService, type Retrieval } from '../src/knowledge/knowledge.service.js';
+import { retrievalQuery } from '../src/knowledge/retrieval.js';
+import { agentsFilePath, readAgentsForTools, toolLlm, type ToolLlm } from './tool-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +48,7 @@ if (!agents.some((a) => a.id === agentId)) {
   process.exit(64);
 }
 
-let llm;
+let llm: ToolLlm;
 try {
   llm = await toolLlm(values.scripted);
 } catch (err) {
@@ -86,6 +93,11 @@ async function turn(text: string | null): Promise<void> {
     transcript,
     agentTurns: turns,
   };
+  if (agent.knowledge && text !== null) {
+    const found = await searchKnowledge(agent, retrievalQuery([text], summary));
+    ctx.knowledge = found.chunks;
+    if (found.failure) ctx.knowledgeFailure = found.failure;
+  }
   const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn' });
   const d = outcome.decision;
   lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d };
@@ -100,11 +112,36 @@ async function turn(text: string | null): Promise<void> {
   console.log(`  topics: ${d.topics.join(', ') || '-'}   attributes: ${Object.entries(d.contactAttributes).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`);
   console.log(`  reason: ${d.reason || '-'}`);
   if (d.handoverNote) console.log(`  note: ${d.handoverNote}`);
+  for (const c of outcome.citations) console.log(`  cites: ${c.title}${c.url ? ` (${c.url})` : ''}`);
+  if (ctx.knowledge && !outcome.citations.length) console.log(`  knowledge: ${ctx.knowledge.length} excerpt(s) shown${ctx.knowledgeFailure ? ` (${ctx.knowledgeFailure})` : ''}, none cited`);
   for (const g of outcome.guardrails) console.log(`  guardrail: ${g}`);
   if (outcome.failure) console.log(`  failure: ${outcome.failure}`);
   if (d.action !== 'reply') console.log(`  (the conversation would end here: ${d.action === 'resolve' ? 'RESOLVED' : 'HANDOVER'}; /reset to start again)`);
   console.log('');
 }
+
+/**
+ * The agent's knowledge base, searched as a live turn searches it (PostgreSQL at DATABASE_URL,
+ * synced with `npm run kb -- sync`); opened at the first question that needs it.
+ */
+let knowledge: Promise<KnowledgeService | string> | undefined;
+async function searchKnowledge(forAgent: AgentConfig, query: string): Promise<Retrieval> {
+  knowledge ??= (async () => {
+    const url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+    const dataSource = new DataSource(dataSourceOptions(url, 1));
+    try {
+      await dataSource.initialize();
+      closeKnowledge = () => dataSource.destroy();
+      return new KnowledgeService(new KnowledgeRepository(dataSource), llm.client);
+    } catch (err) {
+      return `cannot reach ${redactUrl(url)}: ${(err as Error).message}`;
+    }
+  })();
+  const service = await knowledge;
+  if (typeof service === 'string') return { chunks: [], failure: service, latencyMs: 0, tokens: 0 };
+  return service.retrieve(forAgent, query);
+}
+let closeKnowledge: () => Promise<void> = async () => undefined;
 
 /**
  * `/save <id>`: the last turn as an eval case in evals/<agent>/playground.yaml, with what the agent
@@ -164,4 +201,5 @@ for await (const line of rl) {
   if (process.stdin.isTTY) rl.prompt();
 }
 rl.close();
+await closeKnowledge();
 await llm.stop();

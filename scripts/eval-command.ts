@@ -235,7 +235,14 @@ async function knowledgeFor(agents: AgentConfig[], llm: ToolLlm, env: NodeJS.Pro
   }
   const repo = new KnowledgeRepository(dataSource);
   for (const agent of withKnowledge) {
-    const stats = await syncAgent(repo, llm.client, evalKey(agent));
+    let stats;
+    try {
+      stats = await syncAgent(repo, llm.client, evalKey(agent));
+    } catch (err) {
+      await dataSource.destroy().catch(() => undefined);
+      io.err(`cannot sync the knowledge of ${agent.id}: ${(err as Error).message.replace(`"eval:${agent.id}"`, `"${agent.id}"`)}`);
+      return 'failed' as const;
+    }
     io.out(`(knowledge of ${agent.id}: ${stats.added + stats.updated + stats.unchanged} article(s), ${stats.chunks} chunk(s)${stats.errors.length ? `; ${stats.errors.length} source error(s), e.g. ${stats.errors[0].source}: ${stats.errors[0].error}` : ''})`);
   }
   const service = new KnowledgeService(repo, llm.client);

@@ -207,27 +207,29 @@ async function evaluate(repo: KnowledgeRepository, llm: ToolLlm | undefined, age
     io.err(`cannot read the retrieval set ${setPath}: ${err instanceof z.ZodError ? z.prettifyError(err) : (err as Error).message}`);
     return EXIT.config;
   }
-  const modes: Array<{ name: string; agent: AgentConfig }> = [{ name: 'full text', agent: { ...agent, knowledge: { ...agent.knowledge!, embeddings: undefined, topK: k, minScore: 0 } } }];
-  if (agent.knowledge!.embeddings) modes.push({ name: `hybrid (${agent.knowledge!.embeddings.model})`, agent: { ...agent, knowledge: { ...agent.knowledge!, topK: k, minScore: 0 } } });
+  // At the agent's own minScore: what a turn would be shown, not what the index could rank.
+  const modes: Array<{ name: string; agent: AgentConfig }> = [{ name: 'full text', agent: { ...agent, knowledge: { ...agent.knowledge!, embeddings: undefined, topK: k } } }];
+  if (agent.knowledge!.embeddings) modes.push({ name: `hybrid (${agent.knowledge!.embeddings.model})`, agent: { ...agent, knowledge: { ...agent.knowledge!, topK: k } } });
   const service = new KnowledgeService(repo, llm?.client ?? noLlm);
   const answerable = set.questions.filter((q) => q.article);
   const unanswerable = set.questions.filter((q) => !q.article);
-  io.out(`Retrieval on ${answerable.length} answerable question(s) (+${unanswerable.length} without an article), k = ${k}, ${agent.knowledge!.searchConfig} configuration${llm?.scripted ? ', scripted embeddings (a hashed bag of words, not a model)' : ''}`);
+  io.out(`Retrieval on ${answerable.length} answerable question(s) (+${unanswerable.length} without an article), k = ${k}, minScore ${agent.knowledge!.minScore}, ${agent.knowledge!.searchConfig} configuration${llm?.scripted ? ', scripted embeddings (a hashed bag of words, not a model)' : ''}`);
   io.out('');
-  io.out(`| mode | language | questions | recall@1 | recall@${k} | MRR | top score, median: answerable / unanswerable |`);
-  io.out('|---|---|---|---|---|---|---|');
+  io.out(`| mode | language | questions | recall@1 | recall@${k} | MRR | nothing shown | top score, median: answerable / unanswerable |`);
+  io.out('|---|---|---|---|---|---|---|---|');
   for (const mode of modes) {
-    const rows: Array<{ lang: string; rank: number | null }> = [];
-    const hits: number[] = [];
+    const rows: Array<{ lang: string; rank: number | null; top: number; none: boolean }> = [];
     for (const q of answerable) {
       const found = await service.retrieve(mode.agent, q.q);
-      hits.push(found.chunks[0]?.score ?? 0);
       const articles = [...new Set(found.chunks.map((c) => articleName(c.uri)))];
       const rank = articles.indexOf(q.article!);
-      rows.push({ lang: q.lang, rank: rank < 0 ? null : rank + 1 });
+      rows.push({ lang: q.lang, rank: rank < 0 ? null : rank + 1, top: found.chunks[0]?.score ?? 0, none: found.chunks.length === 0 });
     }
-    const noise: number[] = [];
-    for (const q of unanswerable) noise.push((await service.retrieve(mode.agent, q.q)).chunks[0]?.score ?? 0);
+    const noise: Array<{ lang: string; top: number; none: boolean }> = [];
+    for (const q of unanswerable) {
+      const found = await service.retrieve(mode.agent, q.q);
+      noise.push({ lang: q.lang, top: found.chunks[0]?.score ?? 0, none: found.chunks.length === 0 });
+    }
     const median = (scores: number[]) => (scores.length ? [...scores].sort((a, b) => a - b)[Math.floor(scores.length / 2)].toFixed(2) : '–');
     for (const lang of ['all', ...new Set(rows.map((r) => r.lang))]) {
       const of = rows.filter((r) => lang === 'all' || r.lang === lang);
@@ -235,7 +237,10 @@ async function evaluate(repo: KnowledgeRepository, llm: ToolLlm | undefined, age
       const recall1 = of.filter((r) => r.rank === 1).length;
       const recallK = of.filter((r) => r.rank !== null).length;
       const mrr = of.reduce((sum, r) => sum + (r.rank ? 1 / r.rank : 0), 0) / of.length;
-      io.out(`| ${mode.name} | ${lang} | ${of.length} | ${pct(recall1)} | ${pct(recallK)} | ${mrr.toFixed(2)} | ${lang === 'all' ? `${median(hits)} / ${median(noise)}` : ''} |`);
+      const unanswered = noise.filter((r) => lang === 'all' || r.lang === lang);
+      io.out(
+        `| ${mode.name} | ${lang} | ${of.length} | ${pct(recall1)} | ${pct(recallK)} | ${mrr.toFixed(2)} | ${of.filter((r) => r.none).length} of ${of.length} (unanswerable: ${unanswered.filter((r) => r.none).length} of ${unanswered.length}) | ${median(of.map((r) => r.top))} / ${median(unanswered.map((r) => r.top))} |`,
+      );
     }
   }
   return EXIT.ok;

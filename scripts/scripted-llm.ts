@@ -58,7 +58,8 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
     return {
       decision: {
         action: 'reply',
-        message: `Your order ${order} left our warehouse yesterday and should arrive on Thursday. Anything else I can do?`,
+        // Honest, as the evals ask: the agent cannot see an order's status, so it invents none.
+        message: `Thanks, I have noted order ${order}. I cannot see its delivery status from here; a colleague can check it if you need. Anything else I can do?`,
         topics: topic ? [topic] : [],
         contactAttributes: [{ name: 'order_number', value: order }],
         confidence: 0.92,

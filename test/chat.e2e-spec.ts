@@ -32,7 +32,7 @@ describe('npm run chat (the prompt playground)', () => {
     await waitFor('the banner', () => out().includes('Type as the contact'));
     child.stdin.write('Where is my order A-12345?\n');
     await waitFor('the first decision', () => out().includes('reason:'));
-    expect(out()).toMatch(/agent › Your order A-12345 left our warehouse/);
+    expect(out()).toMatch(/agent › Thanks, I have noted order A-12345\. I cannot see its delivery status/);
     expect(out()).toMatch(/action: reply {3}confidence: 0.92/);
     expect(out()).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);
 

@@ -148,6 +148,49 @@ describe('knowledge: sync and search', () => {
     }
   });
 
+  it('fetches only the sitemap origin, follows no redirect to another origin, and keeps a source that partly failed', async () => {
+    // A second site: its sitemap lists a page of its own, a page of another origin (the fixtures
+    // server: 127.0.0.1 vs localhost) and a page that redirects there; later a nested sitemap fails.
+    let nestedDown = false;
+    const site = createServer((req, res) => {
+      const base = `http://localhost:${(site.address() as AddressInfo).port}`;
+      const routes: Record<string, () => void> = {
+        '/sitemap.xml': () =>
+          res.writeHead(200, { 'content-type': 'application/xml' }).end(
+            `<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>${base}/a.xml</loc></sitemap><sitemap><loc>${base}/b.xml</loc></sitemap></sitemapindex>`,
+          ),
+        '/a.xml': () =>
+          res.writeHead(200, { 'content-type': 'application/xml' }).end(
+            `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>${base}/own.md</loc></url><url><loc>${origin}/getting-started.md</loc></url><url><loc>${base}/moved.md</loc></url></urlset>`,
+          ),
+        '/b.xml': () =>
+          nestedDown
+            ? res.writeHead(503).end()
+            : res.writeHead(200, { 'content-type': 'application/xml' }).end(`<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>${base}/second.md</loc></url></urlset>`),
+        '/own.md': () => res.writeHead(200, { 'content-type': 'text/markdown' }).end('# Own page\n\nAbout returns.\n'),
+        '/second.md': () => res.writeHead(200, { 'content-type': 'text/markdown' }).end('# Second page\n\nAbout shipping.\n'),
+        '/moved.md': () => res.writeHead(302, { location: `${origin}/getting-started.md` }).end(),
+      };
+      (routes[req.url ?? ''] ?? (() => res.writeHead(404).end()))();
+    });
+    await new Promise<void>((done) => site.listen(0, '127.0.0.1', done));
+    try {
+      const agent = { ...agentFrom(`sources: [{ url: 'http://localhost:${(site.address() as AddressInfo).port}/sitemap.xml' }]\nsearchConfig: english`, process.cwd()), id: 'shop-site' };
+      const first = await syncAgent(repo, undefined, agent);
+      expect((await repo.articles('shop-site')).map((a) => a.title).sort()).toEqual(['Own page', 'Second page']);
+      expect(first.errors.map((e) => e.error).join('\n')).toMatch(/1 location\(s\) on another origin than http:\/\/localhost:\d+, not fetched/);
+      expect(first.errors.map((e) => e.error).join('\n')).toMatch(/redirected to another origin \(http:\/\/127\.0\.0\.1:\d+\), not followed/);
+
+      nestedDown = true;
+      const second = await syncAgent(repo, undefined, agent);
+      expect(second.errors.map((e) => e.error).join('\n')).toMatch(/HTTP 503/);
+      expect(second.removed).toBe(0);
+      expect(await repo.articles('shop-site')).toHaveLength(2);
+    } finally {
+      site.close();
+    }
+  });
+
   it('ranks the article that answers a paraphrased question first, in English and in French', async () => {
     await repo.removeAgent('shop');
     const english = agentFrom(`sources: [{ path: ${ACME_KB}/*.md }]\nsearchConfig: english\nminScore: 0`, process.cwd());
@@ -157,6 +200,11 @@ describe('knowledge: sync and search', () => {
     expect(await top(english, 'can I send back hiking boots I already wore outside?')).toBe('returns');
     expect(await top(english, 'how many working days does delivery to Norway take')).toBe('shipping');
     expect(await top(english, 'can your workshop repair my rain jacket? the zip is broken')).toBe('repairs');
+    // A name and an order number no article contains do not sink the words that do match.
+    const named = await service.retrieve({ ...english, knowledge: { ...english.knowledge!, minScore: 0.2 } }, "hi, I'm Jennifer Kowalczyk, order AC-4829183, my parcel has not arrived");
+    expect(named.chunks.map((c) => articleName(c.uri))).toContain('delivery-problems');
+    // An agent whose knowledge was never synced says so, rather than "no answer".
+    expect((await service.retrieve({ ...english, id: 'never-synced' }, 'return a jacket')).failure).toMatch(/empty \(never synced\?\)/);
 
     // A French help centre, searched with the French configuration (stemming: "retourner" finds "retour").
     const dir = mkdtempSync(join(tmpdir(), 'iva-kb-fr-'));
@@ -256,8 +304,9 @@ describe('knowledge: in a turn', () => {
     expect(ra.messages[0].content).not.toContain('30 days');
     expect(excerpts(ra)[0].title).toBe('Returning an item');
     expect(excerpts(rb)[0].title).toBe('Shipping destinations, delivery times and costs');
-    // The contact's message comes after the excerpts.
-    expect(ra.messages.at(-1)).toEqual({ role: 'user', content: 'Can I return boots I only wore at home?' });
+    // The excerpts come last, after the contact's message, so a prompt cache still covers the transcript.
+    expect(ra.messages.at(-2)).toEqual({ role: 'user', content: 'Can I return boots I only wore at home?' });
+    expect(ra.messages.at(-1)!.content.startsWith(KNOWLEDGE_PREFIX)).toBe(true);
 
     const [row] = await bridge.db.query(`SELECT d.sources, d.action FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1`, [a]);
     expect(row).toMatchObject({ action: 'reply', sources: [expect.objectContaining({ title: 'Returning an item', url: 'https://help.acme.example/returns' })] });

@@ -200,7 +200,13 @@ agents:
     const nothing = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true, sources: ['kb-7'] }), withKnowledge([]));
     expect(nothing.forcedHandover).toBe('the knowledge base has no answer to this question');
     const down = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true }), withKnowledge([], { knowledgeFailure: 'connection refused' }));
-    expect(down.forcedHandover).toBe('the knowledge base could not be searched, and the reply states facts');
+    expect(down.forcedHandover).toBe('the knowledge base could not be searched (connection refused), and the reply states facts');
+  });
+
+  it('checks a closing line too: a resolve that states facts must cite them', () => {
+    const sut = applyGuardrails(grounded, proposal({ action: 'resolve', message: 'Your refund of 200 EUR is approved, bye!', factual: true }), withKnowledge([chunk]));
+    expect(sut.decision.action).toBe('handover');
+    expect(applyGuardrails(grounded, proposal({ action: 'resolve', message: 'Glad I could help!', factual: false }), withKnowledge([])).decision.action).toBe('resolve');
   });
 
   it('lets a question or a greeting through without a source', () => {

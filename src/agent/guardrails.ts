@@ -81,11 +81,11 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     forceHandover('the LLM chose to reply but wrote no message');
   } else if (decision.action !== 'handover' && decision.confidence < agent.limits.minConfidence) {
     forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`);
-  } else if (agent.knowledge?.requireGrounding && decision.action === 'reply' && decision.factual && decision.sources.length === 0) {
-    // Grounding: a fact the team's articles do not back is a guess; a person answers instead.
+  } else if (agent.knowledge?.requireGrounding && decision.action !== 'handover' && decision.message && decision.factual && decision.sources.length === 0) {
+    // Grounding: a fact the team's articles do not back is a guess (in a reply or a closing line); a person answers instead.
     forceHandover(
       ctx.knowledgeFailure
-        ? 'the knowledge base could not be searched, and the reply states facts'
+        ? `the knowledge base could not be searched (${ctx.knowledgeFailure}), and the reply states facts`
         : retrieved.size === 0
           ? 'the knowledge base has no answer to this question'
           : 'the reply states facts but cites no article of the knowledge base',

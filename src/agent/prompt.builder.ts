@@ -125,13 +125,16 @@ export function entryText(entry: TranscriptEntry): string {
   return '[sent an attachment or a message without text]';
 }
 
-/** System messages (stable prefix, then this conversation), the contact details and summary as data, then the transcript. */
+/** System messages (stable prefix, then this conversation), the contact details and summary as data, the transcript, then the turn's excerpts. */
 export function buildDecisionPrompt(agent: AgentConfig, ctx: ConversationContext, kind: PromptKind): ChatMessage[] {
-  const data = [contactDetailsMessage(ctx), summaryMessage(ctx.summary), knowledgeMessage(agent, ctx)].filter((m): m is ChatMessage => m !== undefined);
+  const data = [contactDetailsMessage(ctx), summaryMessage(ctx.summary)].filter((m): m is ChatMessage => m !== undefined);
+  // The excerpts change every turn: last, so that a provider's prompt cache still covers the transcript.
+  const excerpts = knowledgeMessage(agent, ctx);
   return [
     { role: 'system', content: stableInstructions(agent) },
     { role: 'system', content: conversationContext(ctx, kind) },
     ...data,
     ...transcriptMessages(ctx.transcript),
+    ...(excerpts ? [excerpts] : []),
   ];
 }

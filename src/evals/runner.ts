@@ -199,8 +199,9 @@ async function addKnowledge(agent: AgentConfig, ctx: ConversationContext, deps: 
   if (!deps.knowledge) throw new Error(`agent "${agent.id}" answers from a knowledge base, and this eval has none to search`);
   const pending = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
   const found = await deps.knowledge.retrieve(agent, retrievalQuery(pending, ctx.summary));
+  // Not the agent's judgement: a search that failed would make a grounded handover pass for one.
+  if (found.failure) throw new Error(`the knowledge base could not be searched: ${found.failure}`);
   ctx.knowledge = found.chunks;
-  if (found.failure) ctx.knowledgeFailure = found.failure;
 }
 
 function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {

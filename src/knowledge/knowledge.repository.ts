@@ -135,10 +135,14 @@ export class KnowledgeRepository {
          SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector($2::regconfig, $3))) AS lexeme
        ), n AS (
          SELECT count(*) AS chunks FROM kb_chunks WHERE agent_id = $1
-       ), w AS (
+       ), d AS (
          SELECT quote_literal(q.lexeme)::tsquery AS term,
-                ln((n.chunks + 1)::float8 / ((SELECT count(*) FROM kb_chunks c WHERE c.agent_id = $1 AND c.tsv @@ quote_literal(q.lexeme)::tsquery) + 0.5)) AS idf
-           FROM q, n
+                (SELECT count(*) FROM kb_chunks c WHERE c.agent_id = $1 AND c.tsv @@ quote_literal(q.lexeme)::tsquery) AS df
+           FROM q
+       ), w AS (
+         -- Words no chunk contains (a name, an order number, a typo) say nothing about which chunk
+         -- answers: they are left out, or "hi, I'm Jennifer, order AC-48291" would sink every match.
+         SELECT d.term, ln((n.chunks + 1)::float8 / (d.df + 0.5)) AS idf FROM d, n WHERE d.df > 0
        ), query AS (
          SELECT string_agg(term::text, ' | ')::tsquery AS any_term, sum(idf) AS total FROM w
        )
@@ -154,6 +158,11 @@ export class KnowledgeRepository {
       [agentId, searchConfig, textSafe(query), limit],
     );
     return rows.map((r: { chunk_id: string; score: number }) => ({ chunkId: r.chunk_id, score: Number(r.score) }));
+  }
+
+  async hasChunks(agentId: string): Promise<boolean> {
+    const rows = await this.dataSource.query(`SELECT 1 FROM kb_chunks WHERE agent_id = $1 LIMIT 1`, [agentId]);
+    return rows.length > 0;
   }
 
   /** Every chunk vector of the agent for this model, for the in-process similarity. */

@@ -7,6 +7,8 @@ import { citationId, cosine, reciprocalRankFusion, type RetrievedChunk } from '.
 
 /** Full-text candidates looked at before fusion and the `topK` cut. */
 const CANDIDATES = 30;
+/** The query embedding's share of a turn's time at most. */
+const EMBEDDING_BUDGET_MS = 2000;
 
 export interface Retrieval {
   chunks: RetrievedChunk[];
@@ -37,15 +39,25 @@ export class KnowledgeService {
       const lists = [text.map((h) => h.chunkId)];
       let tokens = 0;
       if (k.embeddings) {
-        const { vectors, promptTokens } = await this.llm.embed({ model: k.embeddings.model, inputs: [query], deadline });
-        tokens = promptTokens;
-        // In-process over the agent's vectors: fine for a help centre (docs/knowledge.md, sizing).
-        const similar = (await this.repository.vectors(agent.id, k.embeddings.model))
-          .map((v) => ({ chunkId: v.chunkId, score: cosine(vectors[0], v.embedding) }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, CANDIDATES);
-        for (const s of similar) scores.set(s.chunkId, Math.max(scores.get(s.chunkId) ?? 0, s.score));
-        lists.push(similar.map((s) => s.chunkId));
+        // Its own budget: a slow embeddings endpoint must not eat the time the LLM needs, and when it
+        // fails the full-text results still serve.
+        const budget = Math.min(deadline ?? Infinity, Date.now() + EMBEDDING_BUDGET_MS);
+        try {
+          const { vectors, promptTokens } = await this.llm.embed({ model: k.embeddings.model, inputs: [query], deadline: budget });
+          tokens = promptTokens;
+          // In-process over the agent's vectors: for a help centre (docs/knowledge.md, sizing).
+          const similar = (await this.repository.vectors(agent.id, k.embeddings.model))
+            .map((v) => ({ chunkId: v.chunkId, score: cosine(vectors[0], v.embedding) }))
+            .sort((a, b) => b.score - a.score)
+            .slice(0, CANDIDATES);
+          for (const s of similar) scores.set(s.chunkId, Math.max(scores.get(s.chunkId) ?? 0, s.score));
+          lists.push(similar.map((s) => s.chunkId));
+        } catch (err) {
+          this.logger.warn({ agentId: agent.id, err: safeError(err), msg: 'query embedding failed; full text only for this turn' });
+        }
+      }
+      if (text.length === 0 && lists.length === 1 && !(await this.repository.hasChunks(agent.id))) {
+        return { chunks: [], failure: 'the knowledge base of this agent is empty (never synced?)', latencyMs: Date.now() - started, tokens };
       }
       const chosen = reciprocalRankFusion(lists)
         .filter((id) => (scores.get(id) ?? 0) >= k.minScore)

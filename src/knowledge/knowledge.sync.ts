@@ -50,13 +50,12 @@ export async function syncAgent(repo: KnowledgeRepository, llm: LlmClient | unde
   for (const source of k.sources) {
     const key = sourceKey(source);
     const { articles, errors } = await collectArticles([source], { baseDir: agent.baseDir, fetch: options.fetch, onProgress: options.onProgress });
+    // A source that gave nothing without saying why (an empty sitemap, a glob gone empty) is as suspect as one that failed.
+    if (articles.length === 0 && errors.length === 0) errors.push({ source: key.replace(/^(path|url):/, ''), error: 'gave no article; what it gave before is kept' });
     stats.errors.push(...errors);
-    if (articles.length === 0 && errors.length > 0) {
-      // Unreadable as a whole: what it gave before stays.
-      for (const a of stored.values()) if (a.source === key) keep.add(a.uri);
-      continue;
-    }
-    for (const e of errors) keep.add(e.source);
+    // Any error in a source (a nested sitemap down, pages over the cap) keeps every article it gave
+    // before: only a source read cleanly can say an article is gone.
+    if (errors.length > 0) for (const a of stored.values()) if (a.source === key) keep.add(a.uri);
     for (const article of articles) {
       if (seen.has(article.uri)) continue; // two sources listing one article: the first wins
       seen.add(article.uri);

@@ -120,8 +120,14 @@ class Collection {
   private async sitemapPages(sitemap: Fetched, seen: Set<string>, depth: number): Promise<string[]> {
     // A <loc> should be absolute; a relative one is read against the sitemap's own URL.
     const { pages, sitemaps } = sitemapUrls(sitemap.body);
-    const found = pages.map((u) => resolveUrl(u, sitemap.url));
-    for (const nested of sitemaps.map((u) => resolveUrl(u, sitemap.url))) {
+    // The sitemap protocol's own rule, and the guard against a sitemap that lists internal hosts:
+    // only locations on the sitemap's origin are fetched.
+    const origin = new URL(sitemap.url).origin;
+    const listed = [...pages, ...sitemaps].map((u) => resolveUrl(u, sitemap.url));
+    const foreign = listed.filter((u) => safeOrigin(u) !== origin);
+    if (foreign.length) this.errors.push({ source: sitemap.url, error: `lists ${foreign.length} location(s) on another origin than ${origin}, not fetched (e.g. ${foreign[0]})` });
+    const found = pages.map((u) => resolveUrl(u, sitemap.url)).filter((u) => safeOrigin(u) === origin);
+    for (const nested of sitemaps.map((u) => resolveUrl(u, sitemap.url)).filter((u) => safeOrigin(u) === origin)) {
       if (found.length >= this.pagesLeft) break;
       if (seen.has(nested)) continue;
       seen.add(nested);
@@ -165,7 +171,8 @@ class Collection {
     const uri = pageUri(requested);
     const type = fetched.contentType;
     const pathname = new URL(fetched.url).pathname;
-    if (/^text\/(x-)?markdown$|^text\/plain$/.test(type) || /\.(md|markdown)$/i.test(pathname)) {
+    // text/plain is Markdown only at a .md path: a plain-text endpoint is not a help article.
+    if (/^text\/(x-)?markdown$/.test(type) || /\.(md|markdown)$/i.test(pathname)) {
       const article = parseMarkdownFile(uri, fetched.body);
       return { ...article, url: article.url ?? fetched.url };
     }
@@ -178,17 +185,32 @@ class Collection {
   private async fetchText(url: string): Promise<Fetched> {
     const protocol = safeProtocol(url);
     if (protocol !== 'http:' && protocol !== 'https:') throw new Error('not an http or https URL');
-    const response = await this.fetchFn(url, {
-      headers: { 'User-Agent': USER_AGENT, Accept: 'text/html, application/xhtml+xml, text/markdown, application/xml;q=0.9, */*;q=0.5' },
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    // Redirects are followed by hand, and only within the origin asked for: a help centre that starts
+    // redirecting elsewhere (a login page, an internal host) is reported, not indexed.
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let target = url;
+    let response: Response;
+    for (let hops = 0; ; hops++) {
+      response = await this.fetchFn(target, {
+        headers: { 'User-Agent': USER_AGENT, Accept: 'text/html, application/xhtml+xml, text/markdown, application/xml;q=0.9, */*;q=0.5' },
+        signal,
+        redirect: 'manual',
+      });
+      const location = response.status >= 300 && response.status < 400 ? response.headers.get('location') : null;
+      if (!location) break;
+      await response.body?.cancel().catch(() => undefined);
+      const next = resolveUrl(location, target);
+      if (safeOrigin(next) !== safeOrigin(url)) throw new Error(`redirected to another origin (${safeOrigin(next) ?? next}), not followed`);
+      if (hops >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+      target = next;
+    }
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
       throw new Error(`HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
     }
     const contentType = response.headers.get('content-type') ?? '';
     const body = await readCapped(response);
-    return { url: response.url || url, contentType: mimeType(contentType), body: decode(body, contentType) };
+    return { url: target, contentType: mimeType(contentType), body: decode(body, contentType) };
   }
 
   private async attempt(uri: string, read: () => Promise<ParsedArticle>): Promise<void> {
@@ -281,4 +303,14 @@ function errorMessage(error: unknown, timeoutMs: number): string {
   if (name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
   if (typeof message !== 'string') return String(error);
   return typeof cause?.message === 'string' ? `${message}: ${cause.message}` : message;
+}
+
+const MAX_REDIRECTS = 5;
+
+function safeOrigin(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
