@@ -227,7 +227,7 @@ async function main(): Promise<number> {
       conversationId: fay,
       play: async () => {
         await triage.startConversation(fay, { contactProfile: { id: 'p-fay', primaryIdentifier: 'Fay Okafor' } });
-        await triage.contactSays(fay, 'Can I rent a canoe from you for a weekend?');
+        await triage.contactSays(fay, 'Do you rent kayaks?');
         await waitFor('the handover', async () => (await state(fay)) === 'handed_over');
       },
       expect: [
