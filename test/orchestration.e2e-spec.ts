@@ -207,9 +207,13 @@ describe('conversation orchestration', () => {
     await acme.startConversation(id);
     await acme.contactSays(id, 'hi');
     await waitFor('the reply', () => applied(id).length === 1);
+    // The delivery record arms the nudge and contact timers just after the call: lose them after that.
+    await waitFor('the nudge armed', async () => (await row(id)).nudge_at !== null);
     await waitFor('a timer job', async () => (await bridge.queue('timers').getJobCounts('delayed')).delayed > 0);
-    await bridge.queue('timers').obliterate({ force: true });
-    expect((await bridge.queue('timers').getJobCounts('delayed')).delayed).toBe(0);
+    await waitFor('Redis emptied', async () => {
+      await bridge.queue('timers').obliterate({ force: true });
+      return (await bridge.queue('timers').getJobCounts('delayed')).delayed === 0;
+    });
     const scheduler = bridge.app.get((await import('../src/conversation/sweep.service.js')).SweepService);
     expect((await scheduler.sweep()).timers).toBeGreaterThan(0);
     await waitFor('the nudge', () => inbox.messagesSent(id).includes('Still there?'), 10_000);
