@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { parseAgents } from '../config/agents.loader.js';
 import type { ConversationContext, LlmDecision } from './decision.js';
 import { applyGuardrails, mentionsAny } from './guardrails.js';
+import { proposal } from '../../test/support/decisions.js';
 
 const [agent] = parseAgents(
   `agents:
@@ -18,18 +19,6 @@ const [agent] = parseAgents(
   { S: 'aa' },
 );
 
-const proposal = (p: Partial<LlmDecision> = {}): LlmDecision => ({
-  action: 'reply',
-  message: 'Happy to help.',
-  topics: [],
-  contactAttributes: [],
-  confidence: 0.9,
-  reason: 'because',
-  handoverNote: '',
-  sources: [],
-  factual: false,
-  ...p,
-});
 
 const ctx = (contact = 'Where is my parcel?', agentTurns = 0): ConversationContext => ({
   mode: 'inception',

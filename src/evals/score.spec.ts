@@ -4,6 +4,7 @@ import { parseAgents } from '../config/agents.loader.js';
 import type { CaseExpect } from './case.schema.js';
 import { checkRun, costOf, outOfPolicy, outOfPolicyCount, priceOf } from './score.js';
 import type { Decided } from './types.js';
+import { proposal } from '../../test/support/decisions.js';
 
 const decided = (d: Partial<Decided> = {}): Decided => ({
   action: 'reply',
@@ -16,18 +17,6 @@ const decided = (d: Partial<Decided> = {}): Decided => ({
   ...d,
 });
 
-const proposal = (p: Partial<LlmDecision> = {}): LlmDecision => ({
-  action: 'reply',
-  message: 'Happy to help.',
-  topics: [],
-  contactAttributes: [],
-  confidence: 0.9,
-  reason: 'because',
-  handoverNote: '',
-  sources: [],
-  factual: false,
-  ...p,
-});
 
 describe(checkRun.name, () => {
   it('checks only the action when the case asks for nothing else', () => {
