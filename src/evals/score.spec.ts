@@ -1,4 +1,3 @@
-import type { LlmDecision } from '../agent/decision.js';
 import { applyGuardrails } from '../agent/guardrails.js';
 import { parseAgents } from '../config/agents.loader.js';
 import type { CaseExpect } from './case.schema.js';
