@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import type { AgentConfig } from '../config/agents.schema.js';
-import { LlmClient, LlmError, type ChatMessage, type LlmFailureKind, type LlmUsage } from '../llm/llm.client.js';
+import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
+import { LlmClient, LlmError, addUsage, type ChatMessage, type LlmFailureKind, type LlmUsage } from '../llm/llm.client.js';
 import {
   DECISION_JSON_SCHEMA,
   LlmDecisionSchema,
@@ -15,6 +16,7 @@ import {
 import { guardrailInputs, promptHashes } from './context-snapshot.js';
 import { applyGuardrails } from './guardrails.js';
 import { buildDecisionPrompt, entryText, stableInstructions, type PromptKind } from './prompt.builder.js';
+import { clip } from '../common/clip.js';
 
 /** Everything known about one decision, for acting on it and for the audit trail. */
 export interface DecisionOutcome {
@@ -225,23 +227,4 @@ function extractiveSummary(previous: string | null, lines: string[]): string {
   const text = [previous, ...lines.map((l) => clip(l, 160))].filter(Boolean).join('\n');
   // Keep the most recent part when over the cap: older facts are the ones already summarised.
   return text.length <= MAX_SUMMARY_CHARS ? text : `…${text.slice(text.length - MAX_SUMMARY_CHARS + 1)}`;
-}
-
-function addUsage(total: LlmUsage, more: LlmUsage): void {
-  total.promptTokens += more.promptTokens;
-  total.completionTokens += more.completionTokens;
-  total.cachedTokens += more.cachedTokens;
-}
-
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-function safeJson(text: string | null): unknown {
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

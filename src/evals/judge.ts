@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
 import { entryText } from '../agent/prompt.builder.js';
 import type { TranscriptEntry } from '../agent/decision.js';
 import { LlmClient, LlmError } from '../llm/llm.client.js';
@@ -69,14 +70,5 @@ export class Judge {
       if (err instanceof LlmError) return { status: 'error', reason: `the judge failed: ${err.message}` };
       throw err;
     }
-  }
-}
-
-export function safeJson(text: string | null): unknown {
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

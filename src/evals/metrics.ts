@@ -1,6 +1,7 @@
 import { ACTIONS, acceptedActions, type EvalAction, type Thresholds } from './case.schema.js';
 import { attributeValue, costOf, normalize, outOfPolicyCount } from './score.js';
 import type { ActionStats, CaseRun, JudgeVerdict, Metrics, PriceTable, ThresholdResult, Usage } from './types.js';
+import { sumUsage } from '../llm/llm.client.js';
 
 /*
  * Definitions, for every report:
@@ -282,14 +283,6 @@ function sum(values: readonly number[]): number {
 function pricedSum(costs: ReadonlyArray<number | null>): number | null {
   const known = costs.filter((c) => c !== null);
   return known.length ? sum(known) : null;
-}
-
-function sumUsage(usages: readonly Usage[]): Usage {
-  return {
-    promptTokens: sum(usages.map((u) => u.promptTokens)),
-    completionTokens: sum(usages.map((u) => u.completionTokens)),
-    cachedTokens: sum(usages.map((u) => u.cachedTokens)),
-  };
 }
 
 function usedTokens(usage: Usage): boolean {

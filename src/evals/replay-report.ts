@@ -4,6 +4,7 @@ import { parseCaseFile } from './case.loader.js';
 import type { CaseEntry, CaseFile } from './case.schema.js';
 import type { ReplayRow, ReplayTotals } from './replay.js';
 import type { RunInfo } from './types.js';
+import { clip } from '../common/clip.js';
 
 /** report.json of a replay. */
 export interface ReplayReport {
@@ -13,7 +14,6 @@ export interface ReplayReport {
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim() || '—';
-const clip = (text: string, max = 160) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 const list = (items: string[]) => (items.length ? items.join(', ') : '—');
 const attrs = (a: Record<string, string>) => list(Object.entries(a).map(([k, v]) => `${k}=${v}`));
 
@@ -59,8 +59,8 @@ export function renderReplayMarkdown(report: ReplayReport): string {
           `| action | ${r.then.action} | ${r.now.action} |`,
           `| topics | ${cell(list(r.then.topics))} | ${cell(list(r.now.topics))} |`,
           `| attributes | ${cell(attrs(r.then.attributes))} | ${cell(attrs(r.now.attributes))} |`,
-          `| message | ${cell(clip(r.then.message))} | ${cell(clip(r.now.message))} |`,
-          `| reason | ${cell(clip(r.then.reason))} | ${cell(clip(r.now.reason))} |`,
+          `| message | ${cell(clip(r.then.message, 160))} | ${cell(clip(r.now.message, 160))} |`,
+          `| reason | ${cell(clip(r.then.reason, 160))} | ${cell(clip(r.now.reason, 160))} |`,
           `| guardrails | ${cell(list(r.then.guardrails))} | ${cell(list(r.now.guardrails))} |`,
         );
         if (r.now.failure) lines.push('', `LLM failure now: ${r.now.failure}`);

@@ -4,6 +4,7 @@ import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
 import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js';
 import type { AgentConfig } from '../config/agents.schema.js';
+import { sumUsage } from '../llm/llm.client.js';
 import type { EvalAction } from './case.schema.js';
 import { costOf } from './score.js';
 import type { PriceTable, Usage } from './types.js';
@@ -160,7 +161,8 @@ export async function replayTurn(
     // An edited file without knowledge decides without the excerpts; one that adds it has none stored
     // for this turn (the turn searched nothing), which docs/evals.md states as a limit.
     if (!agent.knowledge) delete context.knowledge;
-    const now = promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
+    // The prompt the edited file builds: the same one unless it dropped the agent's knowledge.
+    const now = asThen.knowledge === agent.knowledge ? hashes : promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
     Object.assign(row, { context, missingMessages: missing, contextExact: missing.length === 0 && hashes.context === turn.contextHash, promptChanged: now.prompt !== turn.promptHash });
     if (missing.length) return { ...row, skipped: `${missing.length} message(s) of its window are no longer stored` };
     if (!row.contextExact) return { ...row, skipped: 'the rebuilt input does not hash to what the turn had (a stored message or its context changed since)' };
@@ -208,10 +210,7 @@ export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): Replay
       transitions[key] = (transitions[key] ?? 0) + 1;
     }
   }
-  const tokens = replayed.reduce<Usage>(
-    (t, r) => ({ promptTokens: t.promptTokens + r.usage.promptTokens, completionTokens: t.completionTokens + r.usage.completionTokens, cachedTokens: t.cachedTokens + r.usage.cachedTokens }),
-    { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
-  );
+  const tokens = sumUsage(replayed.map((r) => r.usage));
   const priced = replayed.filter((r) => r.costUsd !== null);
   return {
     turns: rows.length + withoutSnapshot,

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { TranscriptEntry } from '../agent/decision.js';
 import { entryText } from '../agent/prompt.builder.js';
-import { LlmClient } from '../llm/llm.client.js';
+import { LlmClient, addUsage } from '../llm/llm.client.js';
 import type { CaseSimulation } from './case.schema.js';
-import { safeJson } from './judge.js';
+import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
 import type { Usage } from './types.js';
 
 const ContactTurnSchema = z.object({ message: z.string(), done: z.boolean() }).strict();
@@ -48,9 +48,7 @@ Answer with {"message": "...", "done": true|false}.`;
       ],
       schema: CONTACT_JSON_SCHEMA,
     });
-    usage.promptTokens += response.usage.promptTokens;
-    usage.completionTokens += response.usage.completionTokens;
-    usage.cachedTokens += response.usage.cachedTokens;
+    addUsage(usage, response.usage);
     const parsed = ContactTurnSchema.safeParse(safeJson(response.content));
     if (!parsed.success || !parsed.data.message.trim()) throw new Error(`the simulated contact gave no message: ${(response.content ?? response.refusal ?? '').slice(0, 200)}`);
     return { message: parsed.data.message.trim(), done: parsed.data.done };

@@ -1,12 +1,10 @@
+import type { LlmUsage } from '../llm/llm.client.js';
 import type { LlmDecision } from '../agent/decision.js';
 import type { ModelPrice } from '../config/agents.schema.js';
 import type { CaseExpect, EvalAction, Thresholds } from './case.schema.js';
 
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-}
+/** Tokens, as the LLM client counts them. */
+export type Usage = LlmUsage;
 
 /** What the agent did, as the contact and Inbox 2.0 would see it (after guardrails). */
 export interface Decided {

@@ -18,6 +18,7 @@ import {
 } from './inbox.schemas.js';
 import { SlidingWindowLimiter } from './rate-limiter.js';
 import { parseRetryAfter, withRetries, type Attempt, type RetryPolicy } from './retry.js';
+import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
 
 export interface InboxClientOptions {
   baseUrl: string;
@@ -229,12 +230,4 @@ function networkFailure(err: unknown): { message: string; ambiguous: boolean } {
   const code = e.cause?.code;
   const beforeSending = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
   return { message: `network error ${code ?? e.message}`, ambiguous: !beforeSending };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

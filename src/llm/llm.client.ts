@@ -21,6 +21,18 @@ export interface LlmUsage {
   cachedTokens: number;
 }
 
+export function addUsage(total: LlmUsage, more: LlmUsage): void {
+  total.promptTokens += more.promptTokens;
+  total.completionTokens += more.completionTokens;
+  total.cachedTokens += more.cachedTokens;
+}
+
+export function sumUsage(usages: readonly LlmUsage[]): LlmUsage {
+  const total: LlmUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+  for (const u of usages) addUsage(total, u);
+  return total;
+}
+
 export interface LlmResponse {
   content: string | null;
   refusal: string | null;
