@@ -10,14 +10,10 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { contactMessage } from '../src/conversation/decision-body.js';
 import { appendCase } from '../src/evals/case-writer.js';
-import { DataSource } from 'typeorm';
-import { redactUrl } from '../src/common/redact-url.js';
-import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
-import { dataSourceOptions } from '../src/database/data-source.options.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService, type Retrieval } from '../src/knowledge/knowledge.service.js';
 import { retrievalQuery } from '../src/knowledge/retrieval.js';
-import { agentsFilePath, readAgentsForTools, toolLlm, type ToolLlm } from './tool-support.js';
+import { agentsFilePath, openToolDatabase, readAgentsForTools, toolDatabaseUrl, toolLlm, type ToolLlm } from './tool-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -94,7 +90,7 @@ async function turn(text: string | null): Promise<void> {
     agentTurns: turns,
   };
   if (agent.knowledge && text !== null) {
-    const found = await searchKnowledge(agent, retrievalQuery([text], summary));
+    const found = await searchKnowledge(agent, retrievalQuery(ctx));
     ctx.knowledge = found.chunks;
     if (found.failure) ctx.knowledgeFailure = found.failure;
   }
@@ -127,14 +123,12 @@ async function turn(text: string | null): Promise<void> {
 let knowledge: Promise<KnowledgeService | string> | undefined;
 async function searchKnowledge(forAgent: AgentConfig, query: string): Promise<Retrieval> {
   knowledge ??= (async () => {
-    const url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
-    const dataSource = new DataSource(dataSourceOptions(url, 1));
     try {
-      await dataSource.initialize();
+      const dataSource = await openToolDatabase(toolDatabaseUrl(undefined), 1);
       closeKnowledge = () => dataSource.destroy();
       return new KnowledgeService(new KnowledgeRepository(dataSource), llm.client);
     } catch (err) {
-      return `cannot reach ${redactUrl(url)}: ${(err as Error).message}`;
+      return (err as Error).message;
     }
   })();
   const service = await knowledge;

@@ -16,15 +16,11 @@ import { renderSummary, writeReport } from '../src/evals/report.js';
 import { runAll, type Job } from '../src/evals/runner.js';
 import { ContactSimulator } from '../src/evals/simulate.js';
 import type { EvalReport, ThresholdResult } from '../src/evals/types.js';
-import { redactUrl } from '../src/common/redact-url.js';
-import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
-import { dataSourceOptions } from '../src/database/data-source.options.js';
-import { runMigrationsLocked } from '../src/database/migrate.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService } from '../src/knowledge/knowledge.service.js';
 import { syncAgent } from '../src/knowledge/knowledge.sync.js';
-import { DataSource } from 'typeorm';
-import { agentsFilePath, readAgentsForTools, shownPath, toolLlm, type ToolLlm } from './tool-support.js';
+import type { DataSource } from 'typeorm';
+import { agentsFilePath, openToolDatabase, readAgentsForTools, shownPath, toolDatabaseUrl, toolLlm, wholeNumberOption, type ToolLlm } from './tool-support.js';
 
 export const EXIT = { ok: 0, thresholds: 1, usage: 64, config: 78, error: 70 } as const;
 
@@ -61,8 +57,8 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
     io.err(`${(err as Error).message}\n${USAGE}`);
     return EXIT.usage;
   }
-  const concurrency = positiveInt(values.concurrency, 'concurrency', 64);
-  const repeat = positiveInt(values.repeat, 'repeat', 20);
+  const concurrency = wholeNumberOption(values.concurrency, 'concurrency', 64);
+  const repeat = wholeNumberOption(values.repeat, 'repeat', 20);
   if (typeof concurrency === 'string' || typeof repeat === 'string') {
     io.err(`${typeof concurrency === 'string' ? concurrency : repeat}\n${USAGE}`);
     return EXIT.usage;
@@ -223,14 +219,11 @@ const evalKey = (agent: AgentConfig): AgentConfig => ({ ...agent, id: `eval:${ag
 async function knowledgeFor(agents: AgentConfig[], llm: ToolLlm, env: NodeJS.ProcessEnv, io: Io) {
   const withKnowledge = [...new Set(agents)].filter((a) => a.knowledge);
   if (withKnowledge.length === 0) return undefined;
-  const url = env.DATABASE_URL || DEFAULT_DATABASE_URL;
-  const dataSource = new DataSource(dataSourceOptions(url, 4));
+  let dataSource: DataSource;
   try {
-    await dataSource.initialize();
-    await runMigrationsLocked(dataSource);
+    dataSource = await openToolDatabase(toolDatabaseUrl(undefined, env), 4);
   } catch (err) {
-    await dataSource.destroy().catch(() => undefined);
-    io.err(`agent "${withKnowledge[0].id}" answers from a knowledge base, which an eval searches in PostgreSQL: cannot reach ${redactUrl(url)} (${(err as Error).message}); set DATABASE_URL`);
+    io.err(`agent "${withKnowledge[0].id}" answers from a knowledge base, which an eval searches in PostgreSQL: ${(err as Error).message}; set DATABASE_URL`);
     return 'failed' as const;
   }
   const repo = new KnowledgeRepository(dataSource);
@@ -250,10 +243,6 @@ async function knowledgeFor(agents: AgentConfig[], llm: ToolLlm, env: NodeJS.Pro
   return { retriever: { retrieve: (agent: AgentConfig, query: string) => service.retrieve(evalKey(agent), query) } };
 }
 
-function positiveInt(text: string, name: string, max: number): number | string {
-  const n = Number(text);
-  return Number.isInteger(n) && n >= 1 && n <= max ? n : `--${name} must be a whole number from 1 to ${max}, not "${text}"`;
-}
 
 export const USAGE = `usage: npm run eval -- [--agent <id>] [--cases <glob>]… [--scripted] [--judge-model <model>] [--contact-model <model>]
                        [--concurrency N] [--repeat k] [--compare <earlier report.json>] [--agents-file <file>] [--out <dir>] [--skip-simulations]`;

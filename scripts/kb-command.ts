@@ -6,19 +6,15 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { DataSource } from 'typeorm';
-import { redactUrl } from '../src/common/redact-url.js';
+import type { DataSource } from 'typeorm';
 import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
-import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
-import { dataSourceOptions } from '../src/database/data-source.options.js';
-import { runMigrationsLocked } from '../src/database/migrate.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService } from '../src/knowledge/knowledge.service.js';
 import { syncAgent } from '../src/knowledge/knowledge.sync.js';
 import { articleName } from '../src/knowledge/retrieval.js';
 import { EXIT, type Io } from './eval-command.js';
-import { agentsFilePath, readAgentsForTools, shownPath, toolLlm, type ToolLlm } from './tool-support.js';
+import { agentsFilePath, openToolDatabase, readAgentsForTools, shownPath, toolDatabaseUrl, toolLlm, wholeNumberOption, type ToolLlm } from './tool-support.js';
 
 const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l), stream: process.stderr };
 
@@ -81,9 +77,9 @@ export async function kbCommand(argv: string[], env: NodeJS.ProcessEnv = process
     io.err(`kb search needs a query: npm run kb -- search --agent ${values.agent} "can I return shoes I wore once"`);
     return EXIT.usage;
   }
-  const k = Number(values.k);
-  if (!(Number.isInteger(k) && k >= 1 && k <= 20)) {
-    io.err(`--k must be a whole number from 1 to 20, not "${values.k}"`);
+  const k = wholeNumberOption(values.k, 'k', 20);
+  if (typeof k === 'string') {
+    io.err(k);
     return EXIT.usage;
   }
 
@@ -93,17 +89,15 @@ export async function kbCommand(argv: string[], env: NodeJS.ProcessEnv = process
     io.err('this agent uses embeddings: set OPENAI_API_KEY (and OPENAI_BASE_URL), or add --scripted for the deterministic fake embeddings');
     return EXIT.config;
   }
-  const url = values.database ?? env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
-  const dataSource = new DataSource(dataSourceOptions(url, 2));
+  let dataSource: DataSource;
   try {
-    await dataSource.initialize();
+    dataSource = await openToolDatabase(toolDatabaseUrl(values.database, env), 2);
   } catch (err) {
-    io.err(`cannot reach the database at ${redactUrl(url)}: ${(err as Error).message}${/does not exist/.test((err as Error).message) ? ' (create it: createdb -h 127.0.0.1 -U postgres inbox_va_bridge)' : ''}`);
+    io.err((err as Error).message);
     return EXIT.config;
   }
   let llm: ToolLlm | undefined;
   try {
-    await runMigrationsLocked(dataSource);
     llm = needsLlm ? await toolLlm(values.scripted, env) : undefined;
     const repo = new KnowledgeRepository(dataSource);
     switch (command) {

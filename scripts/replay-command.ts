@@ -10,12 +10,14 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { parseDuration } from '../src/config/duration.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
+import { mapPool } from '../src/common/map-pool.js';
 import { redactUrl } from '../src/common/redact-url.js';
 import { exportCases, renderReplayMarkdown, type ReplayReport } from '../src/evals/replay-report.js';
-import { replayTotals, replayTurn, storedMessages, storedTurns, type ReplayRow } from '../src/evals/replay.js';
+import { replayTotals, replayTurn, storedMessages, storedTurns } from '../src/evals/replay.js';
 import { DEMO_AGENTS } from './demo-agents.js';
 import { EXIT, type Io } from './eval-command.js';
-import { agentsFilePath, parseAgentsForTools, readAgentsForTools, shownPath, toolLlm } from './tool-support.js';
+import { agentsFilePath, parseAgentsForTools, readAgentsForTools, shownPath, toolLlm, wholeNumberOption } from './tool-support.js';
+import { clip } from '../src/common/clip.js';
 
 /** Where `npm run demo` leaves its conversations (scripts/demo.ts). */
 export const DEMO_DATABASE = 'inbox_va_bridge_demo';
@@ -50,13 +52,13 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     return EXIT.usage;
   }
   const sinceMs = parseDuration(values.since);
-  const limit = Number(values.limit);
-  const concurrency = Number(values.concurrency);
+  const limit = wholeNumberOption(values.limit, 'limit', 100_000);
+  const concurrency = wholeNumberOption(values.concurrency, 'concurrency', 64);
   const problems = [
     !values.agent && '--agent is required',
     (sinceMs === undefined || sinceMs > MAX_SINCE_MS) && `--since must be a duration up to 3650d, like 7d, 12h or 30m, not "${values.since}"`,
-    !(Number.isInteger(limit) && limit >= 1 && limit <= 100_000) && `--limit must be a whole number from 1 to 100000, not "${values.limit}"`,
-    !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64) && `--concurrency must be a whole number from 1 to 64, not "${values.concurrency}"`,
+    typeof limit === 'string' && limit,
+    typeof concurrency === 'string' && concurrency,
     !['changed', 'all'].includes(values.export) && `--export must be "changed" or "all", not "${values.export}"`,
   ].filter((p): p is string => typeof p === 'string');
   if (problems.length) {
@@ -64,6 +66,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     return EXIT.usage;
   }
   const agentId = values.agent!;
+  if (typeof limit === 'string' || typeof concurrency === 'string') return EXIT.usage; // for the types: reported with the problems above
   const since = new Date(Date.now() - sinceMs!);
 
   // The agent is checked before any database is touched: a typo gets its own answer, not "no turns".
@@ -130,19 +133,13 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       io.out(`Replaying ${found.turns.length} turn(s) of ${agentId} with ${agentsFile} · LLM: ${llm.label}`);
       const bar = new SingleBar({ stream: io.stream, format: 'turns [{bar}] {value}/{total} · {changed} changed · {eta_formatted} left', hideCursor: true, clearOnComplete: true });
       bar.start(found.turns.length, 0, { changed: 0 });
-      const rows: ReplayRow[] = new Array(found.turns.length);
-      let next = 0;
       let changed = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(concurrency, found.turns.length) }, async () => {
-          while (next < found.turns.length) {
-            const i = next++;
-            rows[i] = await replayTurn(engine, agent, found.turns[i], messages, pricing);
-            if (rows[i].changes.length) changed++;
-            bar.increment(1, { changed });
-          }
-        }),
-      );
+      const rows = await mapPool(found.turns, concurrency, async (turn) => {
+        const row = await replayTurn(engine, agent, turn, messages, pricing);
+        if (row.changes.length) changed++;
+        bar.increment(1, { changed });
+        return row;
+      });
       bar.stop();
 
       const totals = replayTotals(rows, found.withoutSnapshot);
@@ -180,7 +177,7 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
           ...rows
             .filter((r) => r.changes.includes('action'))
             .slice(0, 10)
-            .map((r) => `  ${r.inboxConversationId} decision ${r.decisionId}: ${r.then.action} → ${r.now!.action} · then: ${clip(r.then.reason)} · now: ${clip(r.now!.failure ?? r.now!.reason)}${r.now!.guardrails.length ? ` [${r.now!.guardrails.join('; ')}]` : ''}`),
+            .map((r) => `  ${r.inboxConversationId} decision ${r.decisionId}: ${r.then.action} → ${r.now!.action} · then: ${clip(r.then.reason, 80)} · now: ${clip(r.now!.failure ?? r.now!.reason, 80)}${r.now!.guardrails.length ? ` [${r.now!.guardrails.join('; ')}]` : ''}`),
           `Report: ${join(dir, 'report.md')} (also report.json, results.jsonl)`,
         ].join('\n'),
       );
@@ -265,7 +262,6 @@ async function connectReadOnly(url: string): Promise<{ db?: pg.Client; problem?:
   }
 }
 
-const clip = (text: string, max = 80) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 export const USAGE = `usage: npm run replay -- --agent <id> [--since 7d] [--limit N] [--agents-file <edited.yaml>] [--scripted]
                          [--database <url>] [--export-cases <file.yaml> [--force]] [--export changed|all] [--concurrency N] [--out <dir>]`;

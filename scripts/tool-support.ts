@@ -6,11 +6,42 @@ export { shownPath } from '../src/common/paths.js';
 import { readAgentsFile, parseAgentsFile, type AgentsFile } from '../src/config/agents.loader.js';
 import { redactUrl } from '../src/common/redact-url.js';
 import { ConfigError } from '../src/config/config.error.js';
-import { EnvSchema, type Env } from '../src/config/env.schema.js';
+import { DEFAULT_DATABASE_URL, EnvSchema, type Env } from '../src/config/env.schema.js';
+import { dataSourceOptions } from '../src/database/data-source.options.js';
+import { runMigrationsLocked } from '../src/database/migrate.js';
+import { DataSource } from 'typeorm';
 import { OpenAiLlmClient } from '../src/llm/openai-llm.client.js';
 import type { LlmClient } from '../src/llm/llm.client.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
 import { scriptedAnswer } from './scripted-llm.js';
+
+/** A count option (`--repeat 3`): digits only, from 1 to max; else the message that says so. */
+export function wholeNumberOption(text: string, name: string, max: number): number | string {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  return n >= 1 && n <= max ? n : `--${name} must be a whole number from 1 to ${max}, not "${text}"`;
+}
+
+/** `--database`, else DATABASE_URL (an empty one is not set), else the service's default. */
+export function toolDatabaseUrl(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return explicit || env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
+/**
+ * PostgreSQL for a tool, migrated under the service's own lock; an Error that says where and why
+ * otherwise (with the command that creates the database, when it is missing).
+ */
+export async function openToolDatabase(url: string, poolSize: number): Promise<DataSource> {
+  const dataSource = new DataSource(dataSourceOptions(url, poolSize));
+  try {
+    await dataSource.initialize();
+    await runMigrationsLocked(dataSource);
+    return dataSource;
+  } catch (err) {
+    await dataSource.destroy().catch(() => undefined);
+    const why = (err as Error).message;
+    throw new Error(`cannot reach the database at ${redactUrl(url)}: ${why}${/does not exist/.test(why) ? ' (create it: createdb -h 127.0.0.1 -U postgres inbox_va_bridge)' : ''}`);
+  }
+}
 
 /** `--agents-file`, else AGENTS_FILE, else agents.yaml when there is one, else the example. */
 export function agentsFilePath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {

@@ -77,6 +77,11 @@ export interface TranscriptEntry {
   pending?: boolean;
 }
 
+/** The text of the contact's messages a turn answers (not yet handled by an earlier turn). */
+export function pendingContactText(ctx: Pick<ConversationContext, 'transcript'>): string[] {
+  return ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
+}
+
 /** What the engine knows of a conversation when it decides. */
 export interface ConversationContext {
   mode: 'inception' | 'delegation';

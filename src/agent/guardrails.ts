@@ -1,6 +1,6 @@
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ATTRIBUTE_KEY } from '../config/agents.schema.js';
-import type { ConversationContext, Decision, LlmDecision } from './decision.js';
+import { pendingContactText, type ConversationContext, type Decision, type LlmDecision } from './decision.js';
 
 export interface GuardedDecision {
   decision: Decision;
@@ -92,10 +92,6 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     );
   }
   return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };
-}
-
-function pendingContactText(ctx: ConversationContext): string[] {
-  return ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
 }
 
 /** Whole-word, case-insensitive: "human" matches "a Human please" but not "humanity". */

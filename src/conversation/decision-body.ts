@@ -7,6 +7,12 @@ import type { CannedSend, Delivered } from './state-machine.js';
 
 type NoteWriter = (why: string, llmNote?: string) => string;
 
+/** The platform never overwrites an attribute that has a value: only the new ones are sent. */
+export function freshAttributes(attributes: Record<string, string>, knownKeys: Iterable<string>): Record<string, string> {
+  const known = new Set(knownKeys);
+  return Object.fromEntries(Object.entries(attributes).filter(([key]) => !known.has(key)));
+}
+
 /** What the contact reads after a decision: a handover without a message of its own sends the agent's. */
 export function contactMessage(agent: AgentConfig, d: Pick<Decision, 'action' | 'message'>): string {
   return d.action === 'handover' ? d.message || agent.messages.handover : d.message;
@@ -19,10 +25,8 @@ export function decisionCall(agent: AgentConfig, conversation: Conversation, out
   const message = contactMessage(agent, d);
   if (message) body.sendMessage = { text: message };
   if (d.topics.length) body.applyTopics = d.topics;
-  // The platform never overwrites an attribute that has a value: send only the new ones.
-  const known = new Set(conversation.contactAttributes.map((a) => a.attribute));
-  const fresh = Object.entries(d.contactAttributes).filter(([key]) => !known.has(key));
-  if (fresh.length) body.setContactAttributes = Object.fromEntries(fresh);
+  const fresh = freshAttributes(d.contactAttributes, conversation.contactAttributes.map((a) => a.attribute));
+  if (Object.keys(fresh).length) body.setContactAttributes = fresh;
   if (d.action === 'handover') {
     const why = outcome.failure
       ? `the LLM failed (${outcome.failure})`

@@ -14,7 +14,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { ActionRepository } from './action.repository.js';
 import { ActionRunner } from './action.runner.js';
-import { contextFor, toEntry, turnWindow } from './context.js';
+import { contextFor, toEntry } from './context.js';
 import { ConversationRepository } from './conversation.repository.js';
 import type { Conversation } from './conversation.types.js';
 import { decisionCall } from './decision-body.js';
@@ -113,12 +113,11 @@ export class TurnService {
 
     const ctx = contextFor(agent, conversation, transcript);
     // Exactly the messages the LLM (and the human-request guardrail) saw are the ones this turn answers.
-    const answered = turnWindow(agent, transcript).filter((m) => m.direction === 'inbound' && m.handledAt === null).map((m) => m.id);
+    const answered = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending).map((e) => e.id);
     const due = opening ? conversation.firstQuestionAt : conversation.vaDeadlineAt;
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
     if (agent.knowledge && !opening) {
-      const pending = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
-      const found = await this.knowledge.retrieve(agent, retrievalQuery(pending, ctx.summary), deadline);
+      const found = await this.knowledge.retrieve(agent, retrievalQuery(ctx), deadline);
       ctx.knowledge = found.chunks;
       if (found.failure) ctx.knowledgeFailure = found.failure;
     }

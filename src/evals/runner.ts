@@ -2,8 +2,10 @@ import type { DecisionEngine, DecisionOutcome } from '../agent/decision.engine.j
 import type { ConversationContext, TranscriptEntry } from '../agent/decision.js';
 import type { Retrieval } from '../knowledge/knowledge.service.js';
 import { articleName, retrievalQuery } from '../knowledge/retrieval.js';
+import { mapPool } from '../common/map-pool.js';
 import type { AgentConfig } from '../config/agents.schema.js';
-import { contactMessage } from '../conversation/decision-body.js';
+import { addUsage } from '../llm/llm.client.js';
+import { contactMessage, freshAttributes } from '../conversation/decision-body.js';
 import { caseContext, caseKind, caseTranscript } from './case-context.js';
 import type { LoadedCase } from './case.loader.js';
 import type { Judge, JudgeContext } from './judge.js';
@@ -32,27 +34,18 @@ export interface Job {
   repeat: number;
 }
 
-/**
- * Runs jobs `concurrency` at a time, in order of submission, and returns the runs in that order.
- * Hand-written: ten lines, and the one thing it needs (a result per job, in order) is all it does.
- */
+/** Runs jobs `concurrency` at a time, in order of submission, and returns the runs in that order. */
 export async function runAll(jobs: Job[], concurrency: number, deps: RunnerDeps, onDone: (run: CaseRun) => void = () => undefined): Promise<CaseRun[]> {
-  const runs: CaseRun[] = new Array(jobs.length);
-  let next = 0;
   // An endpoint that is down fails every case the same way: stop paying for it after a few.
   let unavailableInARow = 0;
   let stopped: string | undefined;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      runs[i] = stopped ? { ...baseRun(jobs[i].case, jobs[i].repeat), error: `not run: ${stopped}` } : await runCase(jobs[i].case, jobs[i].repeat, deps);
-      unavailableInARow = runs[i].unavailable ? unavailableInARow + 1 : 0;
-      if (unavailableInARow >= MAX_UNAVAILABLE_IN_A_ROW && !stopped) stopped = `the LLM endpoint gave no answer ${MAX_UNAVAILABLE_IN_A_ROW} times in a row (${runs[i].error})`;
-      onDone(runs[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
-  return runs;
+  return mapPool(jobs, concurrency, async (job) => {
+    const run = stopped ? { ...baseRun(job.case, job.repeat), error: `not run: ${stopped}` } : await runCase(job.case, job.repeat, deps);
+    unavailableInARow = run.unavailable ? unavailableInARow + 1 : 0;
+    if (unavailableInARow >= MAX_UNAVAILABLE_IN_A_ROW && !stopped) stopped = `the LLM endpoint gave no answer ${MAX_UNAVAILABLE_IN_A_ROW} times in a row (${run.error})`;
+    onDone(run);
+    return run;
+  });
 }
 
 /** One run of one case through the real decision engine and guardrails: no Inbox, no queue. */
@@ -77,7 +70,7 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
   const outcome = await deps.engine.decide(agent, ctx, { kind });
   if (outcome.unavailable) return unavailableRun(base, outcome);
   // As in production (decision-body.ts): an attribute the contact already has is not sent again.
-  const decided = { ...decidedOf(agent, outcome), attributes: fresh(outcome.decision.contactAttributes, c.contactAttributes) };
+  const decided = { ...decidedOf(agent, outcome), attributes: freshAttributes(outcome.decision.contactAttributes, Object.keys(c.contactAttributes)) };
   const { checks, passed } = checkRun(c.expect, decided);
   const run: CaseRun = {
     ...base,
@@ -189,16 +182,12 @@ function unavailableRun(base: CaseRun, o: DecisionOutcome): CaseRun {
   return { ...base, error: `the LLM endpoint gave no answer: ${o.failure}`, unavailable: true, model: o.model, latencyMs: o.latencyMs, usage: { ...o.usage } };
 }
 
-function fresh(attributes: Record<string, string>, known: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(attributes).filter(([key]) => !Object.hasOwn(known, key)));
-}
 
 /** What a live turn does before deciding (turn.service.ts): search the knowledge base with the contact's new messages. */
 async function addKnowledge(agent: AgentConfig, ctx: ConversationContext, deps: RunnerDeps): Promise<void> {
   if (!agent.knowledge) return;
   if (!deps.knowledge) throw new Error(`agent "${agent.id}" answers from a knowledge base, and this eval has none to search`);
-  const pending = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending && e.text).map((e) => e.text!);
-  const found = await deps.knowledge.retrieve(agent, retrievalQuery(pending, ctx.summary));
+  const found = await deps.knowledge.retrieve(agent, retrievalQuery(ctx));
   // Not the agent's judgement: a search that failed would make a grounded handover pass for one.
   if (found.failure) throw new Error(`the knowledge base could not be searched: ${found.failure}`);
   ctx.knowledge = found.chunks;
@@ -247,10 +236,4 @@ export function baseRun(c: LoadedCase, repeat: number): CaseRun {
     usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
     costUsd: null,
   };
-}
-
-function addUsage(total: Usage, more: Usage): void {
-  total.promptTokens += more.promptTokens;
-  total.completionTokens += more.completionTokens;
-  total.cachedTokens += more.cachedTokens;
 }

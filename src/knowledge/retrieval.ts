@@ -1,3 +1,5 @@
+import { pendingContactText, type ConversationContext } from '../agent/decision.js';
+
 /** A chunk as the prompt shows it and a decision cites it. */
 export interface RetrievedChunk {
   /** What the LLM cites: `kb-<chunk id>`. */
@@ -40,9 +42,9 @@ export function cosine(a: readonly number[], b: readonly number[]): number {
  * What a turn searches for: the contact's unanswered messages; with the running summary too when
  * they are short ("and for boots?"), since a follow-up alone names nothing to search.
  */
-export function retrievalQuery(pending: string[], summary: string | null): string {
-  const asked = pending.join('\n').trim();
-  return asked.length < 40 && summary ? `${asked}\n${summary}` : asked;
+export function retrievalQuery(ctx: Pick<ConversationContext, 'transcript' | 'summary'>): string {
+  const asked = pendingContactText(ctx).join('\n').trim();
+  return asked.length < 40 && ctx.summary ? `${asked}\n${ctx.summary}` : asked;
 }
 
 /** `returns.md`, `faq/returns.html` and `https://help.example/returns` all name the article `returns`. */

@@ -5,6 +5,7 @@ import type { ParsedArticle, SourceError } from '../knowledge.types.js';
 import { parseHtmlPage } from './html.js';
 import { parseMarkdownFile } from './markdown.js';
 import { isSitemap, sitemapUrls } from './sitemap.js';
+import { mapPool } from '../../common/map-pool.js';
 
 /** Where an agent's knowledge comes from: files (a glob relative to the agents file's folder) or a page or sitemap URL. */
 export type KnowledgeSource = { path: string } | { url: string };
@@ -157,14 +158,7 @@ class Collection {
     }
     this.pagesLeft -= pages.length;
     this.total += pages.length;
-    let next = 0;
-    const worker = async () => {
-      while (next < pages.length) {
-        const page = pages[next++];
-        await this.attempt(pageUri(page), async () => this.parsePage(page, await this.fetchText(page)));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_FETCHES, pages.length) }, worker));
+    await mapPool(pages, PARALLEL_FETCHES, (page) => this.attempt(pageUri(page), async () => this.parsePage(page, await this.fetchText(page))));
   }
 
   private parsePage(requested: string, fetched: Fetched): ParsedArticle {
