@@ -8,6 +8,8 @@ import { DecisionEngine } from './agent/decision.engine.js';
 import { DecisionRepository } from './agent/decision.repository.js';
 import { KnowledgeRepository } from './knowledge/knowledge.repository.js';
 import { KnowledgeService } from './knowledge/knowledge.service.js';
+import { ActionCallRepository } from './actions/action-calls.repository.js';
+import { ActionsService } from './actions/actions.service.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -98,6 +100,8 @@ export class AppModule {
         DecisionRepository,
         KnowledgeRepository,
         KnowledgeService,
+        ActionCallRepository,
+        ActionsService,
       ],
     };
   }

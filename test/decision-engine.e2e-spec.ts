@@ -242,6 +242,7 @@ describe(DecisionRepository.name, () => {
         decision: { action: 'handover', message: 'Bye', topics: ['Billing'], contactAttributes: { order_number: 'A-1' }, confidence: 0.4, reason: 'unsure', handoverNote: 'note', sources: ['kb-3'], factual: true },
         citations: [{ id: 'kb-3', title: 'Returns', url: 'https://help.example/returns', uri: 'returns.md' }],
         proposed: null,
+        actionCalls: [],
         guardrails: ['confidence 0.4 is under 0.6'],
         failure: null,
         model: 'm',

@@ -2,7 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
-import { LlmClient, LlmError, addUsage, type ChatMessage, type LlmFailureKind, type LlmUsage } from '../llm/llm.client.js';
+import { LlmClient, LlmError, addUsage, type ChatMessage, type LlmFailureKind, type LlmMessage, type LlmUsage, type ToolCall, type ToolExchangeMessage } from '../llm/llm.client.js';
+import { describeCall, noCallsPort, offeredActions, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { compileArguments, toolDefinition, type ActionConfig } from '../actions/action.schema.js';
+import { provenanceProblem } from '../actions/provenance.js';
 import {
   DECISION_JSON_SCHEMA,
   LlmDecisionSchema,
@@ -34,9 +37,12 @@ export interface DecisionOutcome {
   model: string;
   usage: LlmUsage;
   latencyMs: number;
+  /** Requests made to the LLM for this decision (rejected answers and action rounds included). */
   attempts: number;
-  /** The raw output of each attempt, as received. */
-  raw: Array<{ content: string | null; refusal: string | null; finishReason: string }>;
+  /** The raw output of each request, as received (with the calls asked for, when any). */
+  raw: Array<{ content: string | null; refusal: string | null; finishReason: string; toolCalls?: ToolCall[] }>;
+  /** The action calls the model asked for in this decision, in order, with what came of each. */
+  actionCalls: ActionCallSummary[];
   /** The articles behind `decision.sources`, for the handover note and the decisions row. */
   citations: Citation[];
   /** Hashes of the prompt as first sent (context-snapshot.ts): replay proves its rebuild with them. */
@@ -64,72 +70,137 @@ export class DecisionEngine {
    * The decision for one turn (or a Delegation VA's opening question). Never throws for an LLM
    * problem: a failure becomes a handover that carries `messages.error` and says what failed.
    */
-  async decide(agent: AgentConfig, ctx: ConversationContext, options: { kind?: PromptKind; deadline?: number } = {}): Promise<DecisionOutcome> {
+  async decide(agent: AgentConfig, ctx: ConversationContext, options: { kind?: PromptKind; deadline?: number; actions?: ActionPort } = {}): Promise<DecisionOutcome> {
     const kind = options.kind ?? 'turn';
     const prompt = buildDecisionPrompt(agent, ctx, kind);
     const hashes = promptHashes(prompt, guardrailInputs(ctx, kind));
     const sent = { promptHash: hashes.prompt, contextHash: hashes.context };
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     const raw: DecisionOutcome['raw'] = [];
+    const calls: ActionCallSummary[] = [];
+    // An opening asks its question; lookups belong to turns that answer the contact. A caller with
+    // no port (the playground's dry runs aside, all of them pass one) gets every call refused, said so.
+    const offered = kind === 'turn' ? offeredActions(agent) : [];
+    const port = options.actions ?? noCallsPort('this caller makes no calls');
+    const tools = offered.map(toolDefinition);
+    const exchange: LlmMessage[] = [];
+    let correction: ChatMessage | undefined;
     let latencyMs = 0;
     let model = agent.llm.model;
     let failure = 'no attempt was made';
-    let messages = prompt;
+    let rejected = 0;
+    let requests = 0;
+    const end = (why: string) => this.failed(agent, kind, why, { usage, raw, latencyMs, model, attempts: requests, actionCalls: calls, ...sent });
 
-    for (let attempt = 1; attempt <= MAX_OUTPUT_ATTEMPTS; attempt++) {
+    // Bounded: every round either makes a call (at most maxActionCalls) or is a rejected answer (at most MAX_OUTPUT_ATTEMPTS).
+    for (;;) {
+      requests++;
+      const mayCall = calls.length < agent.limits.maxActionCalls;
       let response;
       try {
         response = await this.llm.complete({
           model: agent.llm.model,
           temperature: agent.llm.temperature,
           maxOutputTokens: agent.llm.maxOutputTokens,
-          messages,
+          messages: [...prompt, ...exchange, ...(correction ? [correction] : [])],
           schema: DECISION_JSON_SCHEMA,
           deadline: options.deadline,
+          ...(tools.length ? { tools, toolChoice: mayCall ? ('auto' as const) : ('none' as const) } : {}),
         });
       } catch (err) {
         if (!(err instanceof LlmError)) throw err;
         // Transport failures were already retried by the SDK (OPENAI_MAX_RETRIES); time is short.
         latencyMs += err.latencyMs;
-        failure = `${err.kind}: ${err.message}`;
-        return { ...this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent }), unavailable: err.kind };
+        return { ...end(`${err.kind}: ${err.message}`), unavailable: err.kind };
       }
       latencyMs += response.latencyMs;
       model = response.model || model;
       addUsage(usage, response.usage);
-      raw.push({ content: response.content, refusal: response.refusal, finishReason: response.finishReason });
+      raw.push({ content: response.content, refusal: response.refusal, finishReason: response.finishReason, ...(response.toolCalls.length ? { toolCalls: response.toolCalls } : {}) });
 
-      if (response.refusal) {
-        failure = `the LLM refused: ${response.refusal.slice(0, 200)}`;
-        return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: attempt, ...sent });
+      if (response.toolCalls.length > 0) {
+        if (tools.length > 0 && mayCall) {
+          const results = await this.runCalls(agent, ctx, offered, response.toolCalls, calls, port, options.deadline);
+          exchange.push({ role: 'assistant', content: response.content, toolCalls: response.toolCalls }, ...results);
+          correction = undefined;
+          continue;
+        }
+        failure = tools.length ? `the LLM asked for more calls than the limit of ${agent.limits.maxActionCalls} per turn` : 'the LLM asked for a call it was not offered';
+      } else if (response.refusal) {
+        return end(`the LLM refused: ${response.refusal.slice(0, 200)}`);
+      } else {
+        const parsed = parseDecision(response.content, response.finishReason);
+        if (parsed.ok) return this.accepted(agent, kind, ctx, parsed.value, calls, { usage, raw, latencyMs, model, attempts: requests, ...sent });
+        failure = parsed.error;
       }
-      const parsed = parseDecision(response.content, response.finishReason);
-      if (parsed.ok) {
-        const guarded = applyGuardrails(agent, parsed.value, ctx);
-        const decision = kind === 'opening' ? this.openingFallback(agent, guarded.decision, guarded.fired) : guarded.decision;
-        const cited = new Map((ctx.knowledge ?? []).map((c) => [c.id, c]));
-        return {
-          kind,
-          decision,
-          citations: decision.sources.map((id) => cited.get(id)!).map((c) => ({ id: c.id, title: c.title, url: c.url, uri: c.uri })),
-          proposed: parsed.value,
-          guardrails: guarded.fired,
-          ...(guarded.forcedHandover ? { forcedHandover: guarded.forcedHandover } : {}),
-          failure: null,
-          model,
-          usage,
-          latencyMs,
-          attempts: attempt,
-          raw,
-          ...sent,
-        };
-      }
-      failure = parsed.error;
-      this.logger.warn({ agentId: agent.id, attempt, failure, msg: 'LLM output rejected' });
-      // One more try, told what was wrong; the prefix stays as it was.
-      messages = [...prompt, { role: 'system', content: `Your previous answer was rejected (${failure}). Answer again with only the JSON object, every field present.` }];
+      if (++rejected >= MAX_OUTPUT_ATTEMPTS) return end(failure);
+      this.logger.warn({ agentId: agent.id, attempt: rejected, failure, msg: 'LLM output rejected' });
+      // One more try, told what was wrong; the prefix (and any calls made) stay as they were.
+      correction = { role: 'system', content: `Your previous answer was rejected (${failure}). Answer again with only the JSON object, every field present.` };
     }
-    return this.failed(agent, kind, failure, { usage, raw, latencyMs, model, attempts: MAX_OUTPUT_ATTEMPTS, ...sent });
+  }
+
+  /** A valid proposal, through the guardrails; the calls that succeeded count as sources. */
+  private accepted(
+    agent: AgentConfig,
+    kind: PromptKind,
+    ctx: ConversationContext,
+    proposed: LlmDecision,
+    calls: ActionCallSummary[],
+    o: Pick<DecisionOutcome, 'usage' | 'raw' | 'latencyMs' | 'model' | 'attempts' | 'promptHash' | 'contextHash'>,
+  ): DecisionOutcome {
+    const guarded = applyGuardrails(agent, proposed, calls.length ? { ...ctx, actionCalls: calls } : ctx);
+    const decision = kind === 'opening' ? this.openingFallback(agent, guarded.decision, guarded.fired) : guarded.decision;
+    const cited = new Map<string, Citation>((ctx.knowledge ?? []).map((c) => [c.id, { id: c.id, title: c.title, url: c.url, uri: c.uri }]));
+    for (const call of calls) cited.set(call.id, { id: call.id, title: call.line, url: null, uri: `action:${call.name}` });
+    return {
+      kind,
+      decision,
+      citations: decision.sources.map((id) => cited.get(id)!),
+      proposed,
+      guardrails: guarded.fired,
+      ...(guarded.forcedHandover ? { forcedHandover: guarded.forcedHandover } : {}),
+      failure: null,
+      actionCalls: calls,
+      ...o,
+    };
+  }
+
+  /**
+   * Answers each call of one model turn, in parallel, with a result message. Every call gets an
+   * answer (the API requires one per id): the ones past the limit, for an unknown action, with
+   * arguments that are not JSON, fail the schema or the `requires` rule are refused without a request.
+   */
+  private async runCalls(
+    agent: AgentConfig,
+    ctx: ConversationContext,
+    offered: ActionConfig[],
+    asked: ToolCall[],
+    calls: ActionCallSummary[],
+    port: ActionPort,
+    deadline: number | undefined,
+  ): Promise<ToolExchangeMessage[]> {
+    const now = Date.now();
+    // Half of what is left at most: the model still needs time to answer with the results.
+    const callDeadline = deadline === undefined ? Infinity : now + Math.max(0, (deadline - now) / 2);
+    const runs = asked.map(async (toolCall) => {
+      const id = `act-${calls.length + 1}`;
+      const action = offered.find((a) => a.name === toolCall.name);
+      const request = checkCall(agent, ctx, action, toolCall, calls.length >= agent.limits.maxActionCalls);
+      const summary: ActionCallSummary = { id, name: toolCall.name, args: request.args, status: 'refused', httpStatus: null, result: null, error: request.refused, latencyMs: 0, line: '' };
+      calls.push(summary);
+      if (action && !request.refused) {
+        const deadlineMs = Math.min(callDeadline, now + action.request.timeout);
+        const outcome = await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: null, deadline: deadlineMs });
+        Object.assign(summary, { status: outcome.status, httpStatus: outcome.httpStatus, result: outcome.result, error: outcome.error, latencyMs: outcome.latencyMs });
+      } else if (action) {
+        await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: request.refused, deadline: now });
+      }
+      summary.line = describeCall(summary);
+      const content = summary.status === 'ok' ? { id, ok: true, result: summary.result } : { id, ok: false, error: summary.error ?? summary.status };
+      return { role: 'tool' as const, toolCallId: toolCall.id, content: JSON.stringify(content) };
+    });
+    return Promise.all(runs);
   }
 
   /** Folds older messages into the running summary; falls back to an extract if the LLM fails. */
@@ -161,7 +232,7 @@ export class DecisionEngine {
    * The note a human reads when the bridge hands over on its own (a timer, a failure): why, what
    * the contact wanted, what was collected. Built from the stored conversation, so it needs no LLM.
    */
-  handoverNote(agent: AgentConfig, ctx: ConversationContext, why: string, llmNote = '', citations: Citation[] = []): string {
+  handoverNote(agent: AgentConfig, ctx: ConversationContext, why: string, llmNote = '', citations: Citation[] = [], calls: ActionCallSummary[] = []): string {
     const lastFromContact = ctx.transcript
       .filter((e) => e.direction === 'inbound')
       .slice(-3)
@@ -173,7 +244,10 @@ export class DecisionEngine {
       ctx.summary && `Summary: ${ctx.summary}`,
       lastFromContact.length > 0 && `Last from the contact: ${lastFromContact.join(' ')}`,
       known.length > 0 && `Known: ${known.join(', ')}`,
-      citations.length > 0 && `Sources: ${citations.map((c) => (c.url ? `${c.title} (${c.url})` : c.title)).join('; ')}`,
+      // What the agent looked up saves the human asking again: each call, what it returned or why it failed.
+      calls.length > 0 && `Looked up: ${calls.map((c) => c.line).join('; ')}`,
+      citations.some((c) => !c.uri.startsWith('action:')) &&
+        `Sources: ${citations.filter((c) => !c.uri.startsWith('action:')).map((c) => (c.url ? `${c.title} (${c.url})` : c.title)).join('; ')}`,
     ]
       .filter(Boolean)
       .join('\n');
@@ -190,7 +264,7 @@ export class DecisionEngine {
     agent: AgentConfig,
     kind: PromptKind,
     failure: string,
-    o: Pick<DecisionOutcome, 'usage' | 'raw' | 'latencyMs' | 'model' | 'attempts' | 'promptHash' | 'contextHash'>,
+    o: Pick<DecisionOutcome, 'usage' | 'raw' | 'latencyMs' | 'model' | 'attempts' | 'promptHash' | 'contextHash' | 'actionCalls'>,
   ): DecisionOutcome {
     this.logger.warn({ agentId: agent.id, failure, msg: 'no valid decision from the LLM; handing over' });
     const decision: Decision =
@@ -210,6 +284,24 @@ export class DecisionEngine {
           };
     return { kind, decision, citations: [], proposed: null, guardrails: [], failure, ...o };
   }
+}
+
+/** The bridge's checks on one call before any port sees it; `refused` says why it may not be made. */
+function checkCall(
+  agent: AgentConfig,
+  ctx: ConversationContext,
+  action: ActionConfig | undefined,
+  toolCall: ToolCall,
+  overLimit: boolean,
+): { args: Record<string, unknown> | null; refused: string | null } {
+  if (!action) return { args: null, refused: `there is no action named "${clip(toolCall.name, 64)}"` };
+  if (overLimit) return { args: null, refused: `not made: the limit of ${agent.limits.maxActionCalls} calls per turn is reached; answer with what you have` };
+  const json = safeJson(toolCall.arguments || '{}');
+  if (json === undefined) return { args: null, refused: 'the arguments were not valid JSON' };
+  const checked = compileArguments(action)(json);
+  if (!checked.ok) return { args: null, refused: `invalid arguments: ${checked.error}` };
+  const problem = provenanceProblem(action, checked.value, ctx);
+  return { args: checked.value, refused: problem };
 }
 
 function parseDecision(content: string | null, finishReason: string): { ok: true; value: LlmDecision } | { ok: false; error: string } {

@@ -1,3 +1,4 @@
+import type { ActionCallSummary } from '../actions/action.port.js';
 import type { RetrievedChunk } from '../knowledge/retrieval.js';
 import { z } from 'zod';
 
@@ -100,4 +101,6 @@ export interface ConversationContext {
   knowledge?: RetrievedChunk[];
   /** Set when the knowledge base could not be searched for this turn. */
   knowledgeFailure?: string;
+  /** The action calls made so far in this decision (set by the engine for the guardrails). */
+  actionCalls?: ActionCallSummary[];
 }

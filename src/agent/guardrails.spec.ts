@@ -185,7 +185,7 @@ agents:
 
   it('hands over a factual reply that cites nothing, saying whether the knowledge base had an answer', () => {
     const uncited = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true }), withKnowledge([chunk]));
-    expect(uncited).toMatchObject({ decision: { action: 'handover', message: '' }, forcedHandover: 'the reply states facts but cites no article of the knowledge base' });
+    expect(uncited).toMatchObject({ decision: { action: 'handover', message: '' }, forcedHandover: 'the reply states facts but cites no article of the knowledge base nor a lookup' });
     const nothing = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true, sources: ['kb-7'] }), withKnowledge([]));
     expect(nothing.forcedHandover).toBe('the knowledge base has no answer to this question');
     const down = applyGuardrails(grounded, proposal({ message: 'You have 60 days.', factual: true }), withKnowledge([], { knowledgeFailure: 'connection refused' }));

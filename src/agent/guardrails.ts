@@ -45,8 +45,9 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     fired.push(`message cut to ${agent.limits.maxMessageLength} characters`);
   }
 
-  // A citation must name a chunk this turn retrieved: an invented or stale id proves nothing.
-  const retrieved = new Set((ctx.knowledge ?? []).map((c) => c.id));
+  // A citation must name a chunk this turn retrieved, or a call of this turn that returned a result:
+  // an invented or stale id, or a failed lookup, proves nothing.
+  const retrieved = new Set([...(ctx.knowledge ?? []).map((c) => c.id), ...(ctx.actionCalls ?? []).filter((c) => c.status === 'ok').map((c) => c.id)]);
   const sources = [...new Set(proposed.sources.map((id) => id.trim()).filter((id) => retrieved.has(id)))];
   const unknownSources = proposed.sources.filter((id) => !retrieved.has(id.trim()));
   if (unknownSources.length) fired.push(`dropped sources not retrieved for this turn: ${unknownSources.join(', ')}`);
@@ -73,7 +74,11 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
   };
 
   const asksForHuman = pendingContactText(ctx).find((text) => mentionsAny(text, agent.humanRequestPhrases));
-  if (asksForHuman !== undefined && decision.action !== 'handover') {
+  const uncertain = (ctx.actionCalls ?? []).find((c) => c.status === 'unknown');
+  if (uncertain && decision.action !== 'handover') {
+    // An earlier attempt of this turn started a call with side effects and never learned its end: a person checks.
+    forceHandover(`the outcome of ${uncertain.name} is unknown (an earlier attempt may have made it); a person must check`);
+  } else if (asksForHuman !== undefined && decision.action !== 'handover') {
     forceHandover('the contact asked for a human');
   } else if (decision.action !== 'handover' && ctx.agentTurns >= agent.limits.maxTurns) {
     forceHandover(`the agent reached its limit of ${agent.limits.maxTurns} turns`);
@@ -88,7 +93,7 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
         ? `the knowledge base could not be searched (${ctx.knowledgeFailure}), and the reply states facts`
         : retrieved.size === 0
           ? 'the knowledge base has no answer to this question'
-          : 'the reply states facts but cites no article of the knowledge base',
+          : 'the reply states facts but cites no article of the knowledge base nor a lookup',
     );
   }
   return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };

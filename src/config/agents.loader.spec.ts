@@ -30,10 +30,36 @@ describe('parseAgents', () => {
     const sut = parseAgents(readFileSync('agents.example.yaml', 'utf8'), {
       ACME_TRIAGE_SECRET: SECRET,
       ACME_HELPER_SECRET: SECRET,
+      SHOP_API_TOKEN: 'token',
     });
     expect(sut.map((a) => a.id)).toEqual(['acme-triage', 'acme-helper']);
+    expect(sut[0].actions.map((a) => a.name)).toEqual(['order_status']);
+    expect(sut[0].actionEnv).toEqual({ SHOP_API_TOKEN: 'token' });
     expect(sut[0].timeouts).toMatchObject({ turnDebounce: 1000, virtualAgent: 300_000, contactNudge: 600_000 });
     expect(sut[1].messages.handover).toMatch(/back to the agent/);
+  });
+
+  it('refuses an action whose header secret is not in the environment, naming the line', () => {
+    const problems = problemsOf(readFileSync('agents.example.yaml', 'utf8'), { ACME_TRIAGE_SECRET: SECRET, ACME_HELPER_SECRET: SECRET });
+    expect(problems).toEqual([expect.stringMatching(/^agents\.yaml:\d+: agent "acme-triage" action "order_status": environment variable SHOP_API_TOKEN is not set$/)]);
+  });
+
+  const action = (o: { method?: string; requires?: string }) => `    contactAttributes: { order_number: The order number }
+    actions:
+      - name: cancel
+        description: Cancel an order.
+        parameters: { type: object, required: [n], properties: { n: { type: string } } }
+        request: { method: ${o.method ?? 'GET'}, url: "https://shop.example/orders/{n}/cancel" }
+        response: { fields: [status] }
+        requires: [${o.requires ?? 'order_number'}]
+`;
+
+  it('refuses a method with side effects unless the action says so', () => {
+    expect(problemsOf(agentYaml(action({ method: 'POST' }))).join('\n')).toMatch(/actions.*request.*method/);
+  });
+
+  it('refuses an action that requires an attribute the agent does not collect', () => {
+    expect(problemsOf(agentYaml(action({ requires: 'loyalty_id' }))).join('\n')).toMatch(/"loyalty_id" is not one of the agent's contactAttributes/);
   });
 
   it('fills defaults and decodes the hex secret', () => {

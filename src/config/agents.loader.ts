@@ -8,6 +8,8 @@ export interface AgentsFile {
   agents: AgentConfig[];
   pricing: Record<string, ModelPrice>;
 }
+import { envReferences } from '../actions/action.schema.js';
+import { offeredActions } from '../actions/action.port.js';
 import { describeIssue, lineOf, parseYamlSource } from './yaml-source.js';
 
 /** Reads, validates and resolves the agents file; every problem names the line, the agent and the field. */
@@ -44,11 +46,22 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
     if (!secretHex) problems.push(`${where}: environment variable ${agent.secretEnv} is not set`);
     else if (!/^([0-9a-fA-F]{2})+$/.test(secretHex))
       problems.push(`${where}: environment variable ${agent.secretEnv} is not a hex string`);
+    // A lookup's header secrets must be there at boot, not discovered by the first contact who asks;
+    // they are read once, here, with the rest of the configuration.
+    const actionEnv: Record<string, string> = {};
+    offeredActions(agent).forEach((action) => {
+      const i2 = agent.actions.indexOf(action);
+      for (const name of envReferences(action)) {
+        if (env[name]) actionEnv[name] = env[name];
+        else problems.push(`${src.name}:${lineOf(src, ['agents', i, 'actions', i2, 'request', 'headers'])}: agent "${agent.id}" action "${action.name}": environment variable ${name} is not set`);
+      }
+    });
     return {
       ...agent,
       secret: Buffer.from(secretHex ?? '', 'hex'),
       messages: { ...agent.messages, handover: agent.messages.handover ?? defaultHandoverMessage(agent.handoffRule) },
       baseDir,
+      actionEnv,
     };
   });
   if (problems.length > 0) throw new ConfigError(problems);

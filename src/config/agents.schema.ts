@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ActionSchema } from '../actions/action.schema.js';
 import { duration } from './duration.js';
 
 /** The platform's own limits (INBOX_CONTRACT.md §3). */
@@ -120,15 +121,30 @@ export const AgentSchema = z
         maxMessageLength: z.number().int().min(20).max(4000).default(1000),
         maxAttributeLength: z.number().int().min(1).max(1000).default(200),
         historyWindow: z.number().int().min(4).max(200).default(12),
+        /** Action calls the model may make in one turn, before it must answer. */
+        maxActionCalls: z.number().int().min(1).max(10).default(3),
       })
       .strict()
-      .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 12 }),
+      .default({ minConfidence: 0.6, maxTurns: 8, maxMessageLength: 1000, maxAttributeLength: 200, historyWindow: 12, maxActionCalls: 3 }),
     timeouts: TimeoutsSchema.default(() => TimeoutsSchema.parse({})),
     messages: MessagesSchema.default(() => MessagesSchema.parse({})),
     knowledge: KnowledgeSchema.optional(),
+    /** Lookups in the team's own systems the model may call (docs/actions.md). */
+    actions: z.array(ActionSchema).default([]),
+    /** Actions declared with `sideEffects: true` are offered only when this is true. */
+    allowSideEffects: z.boolean().default(false),
   })
   .strict()
   .superRefine((agent, ctx) => {
+    const names = new Set<string>();
+    agent.actions.forEach((action, i) => {
+      if (names.has(action.name)) ctx.addIssue({ code: 'custom', path: ['actions', i, 'name'], message: `duplicate action name "${action.name}"` });
+      names.add(action.name);
+      action.requires.forEach((attribute, j) => {
+        if (!Object.hasOwn(agent.contactAttributes, attribute))
+          ctx.addIssue({ code: 'custom', path: ['actions', i, 'requires', j], message: `"${attribute}" is not one of the agent's contactAttributes` });
+      });
+    });
     const seen = new Set<string>();
     agent.topics.forEach((topic, i) => {
       const key = topic.toLowerCase();
@@ -172,6 +188,8 @@ export interface AgentConfig extends ParsedAgent {
   messages: ParsedAgent['messages'] & { handover: string };
   /** The folder knowledge `path` sources are relative to: the agents file's. */
   baseDir: string;
+  /** The environment variables the offered actions' headers reference, read at load. */
+  actionEnv: Record<string, string>;
 }
 
 export type KnowledgeConfig = NonNullable<ParsedAgent['knowledge']>;

@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ActionCallRepository } from '../actions/action-calls.repository.js';
+import { ActionsService } from '../actions/actions.service.js';
 import { snapshotOf } from '../agent/context-snapshot.js';
 import { DecisionEngine } from '../agent/decision.engine.js';
 import { DecisionRepository } from '../agent/decision.repository.js';
@@ -42,6 +44,8 @@ export class TurnService {
     private readonly turns: TurnQueue,
     private readonly metrics: MetricsService,
     private readonly knowledge: KnowledgeService,
+    private readonly actionCalls: ActionsService,
+    private readonly callRecords: ActionCallRepository,
   ) {}
 
   /**
@@ -121,18 +125,20 @@ export class TurnService {
       ctx.knowledge = found.chunks;
       if (found.failure) ctx.knowledgeFailure = found.failure;
     }
-    const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline });
+    const actions = this.actionCalls.forTurn({ conversationId: conversation.id, session: conversation.session, turnKey: answered[0] ?? 'opening' });
+    const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline, actions });
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
     this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
     this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
     this.metrics.llmLatency.observe({ agent: agent.id }, outcome.latencyMs / 1000);
 
-    const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations));
+    const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations, outcome.actionCalls));
     const action = await lease.locked(async (c) => {
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();
       const decisionId = await this.decisions.insert(conversation.id, conversation.session, outcome, snapshotOf(ctx), c.db);
+      await this.callRecords.link(decisionId, actions.recorded, c.db);
       await c.markHandled(answered, decisionId);
       return this.actions.plan({ conversationId: conversation.id, session: conversation.session, decisionId, ...call }, c.db);
     });

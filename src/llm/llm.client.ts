@@ -4,11 +4,33 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A function call the model asked for (OpenAI `tool_calls`); `arguments` is its raw JSON text. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** The model's turn that asked for calls, and each call's result, as they go back to it. */
+export type ToolExchangeMessage = { role: 'assistant'; content: string | null; toolCalls: ToolCall[] } | { role: 'tool'; toolCallId: string; content: string };
+
+export type LlmMessage = ChatMessage | ToolExchangeMessage;
+
+/** One function the model may call (Chat Completions `tools`). */
+export interface ToolSpec {
+  type: 'function';
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
 export interface LlmRequest {
   model: string;
   temperature: number;
   maxOutputTokens: number;
-  messages: ChatMessage[];
+  messages: LlmMessage[];
+  /** Functions the model may call before it answers; none when absent. */
+  tools?: ToolSpec[];
+  /** `none`: the model must answer now, whatever tools it was shown. */
+  toolChoice?: 'auto' | 'none';
   /** A JSON Schema the output must follow (`response_format: json_schema`, strict). */
   schema: { name: string; schema: Record<string, unknown> };
   /** This request must be over by then (epoch ms); the client caps its timeout to fit. */
@@ -35,6 +57,8 @@ export function sumUsage(usages: readonly LlmUsage[]): LlmUsage {
 
 export interface LlmResponse {
   content: string | null;
+  /** The calls the model asked for instead of answering (empty when it answered). */
+  toolCalls: ToolCall[];
   refusal: string | null;
   finishReason: string;
   model: string;

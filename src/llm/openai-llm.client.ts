@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { Env } from '../config/env.schema.js';
-import { LlmClient, LlmError, type EmbeddingsRequest, type EmbeddingsResponse, type LlmFailureKind, type LlmRequest, type LlmResponse } from './llm.client.js';
+import { LlmClient, LlmError, type EmbeddingsRequest, type EmbeddingsResponse, type LlmFailureKind, type LlmMessage, type LlmRequest, type LlmResponse } from './llm.client.js';
 
 /**
  * The official SDK against `OPENAI_BASE_URL`, so OpenAI, Azure OpenAI, vLLM and Ollama all work.
@@ -33,7 +33,8 @@ export class OpenAiLlmClient extends LlmClient {
       const completion = await this.sdk.chat.completions.create(
         {
           model: request.model,
-          messages: request.messages,
+          messages: request.messages.map(toSdkMessage),
+          ...(request.tools?.length ? { tools: request.tools, tool_choice: request.toolChoice ?? 'auto', parallel_tool_calls: true } : {}),
           temperature: request.temperature,
           max_tokens: request.maxOutputTokens,
           response_format: {
@@ -46,6 +47,7 @@ export class OpenAiLlmClient extends LlmClient {
       const choice = completion.choices[0];
       return {
         content: choice?.message?.content ?? null,
+        toolCalls: (choice?.message?.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [])),
         refusal: choice?.message?.refusal ?? null,
         finishReason: choice?.finish_reason ?? 'unknown',
         model: completion.model,
@@ -67,6 +69,14 @@ export class OpenAiLlmClient extends LlmClient {
       throw new LlmError(kind, message, latencyMs);
     }
   }
+}
+
+function toSdkMessage(m: LlmMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
+  if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
+  if ('toolCalls' in m) {
+    return { role: 'assistant', content: m.content, tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) };
+  }
+  return { role: m.role, content: m.content };
 }
 
 /** Inputs per embeddings request: well under every provider's limit, few round trips for a help centre. */

@@ -45,6 +45,21 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly actionCalls = new Counter({
+    name: 'iva_action_calls_total',
+    help: 'Agent action calls by agent, action and result (ok, http_error, timeout, failed, too_large, invalid_response, refused, reused, unknown)',
+    labelNames: ['agent', 'action', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly actionLatency = new Histogram({
+    name: 'iva_action_latency_seconds',
+    help: 'Time one agent action call took, by agent and action',
+    labelNames: ['agent', 'action'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30],
+    registers: [this.registry],
+  });
+
   constructor(
     @InjectQueue(QUEUES.turns) turns: Queue,
     @InjectQueue(QUEUES.timers) timers: Queue,

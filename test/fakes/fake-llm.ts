@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 
 export interface ChatRequest {
   model: string;
-  messages: Array<{ role: string; content: string }>;
+  /** `content` is null on an assistant message that only asked for calls; a `tool` message answers one. */
+  messages: Array<{ role: string; content: string; tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>; tool_call_id?: string }>;
+  tools?: Array<{ type: 'function'; function: { name: string; description?: string; parameters?: unknown } }>;
+  tool_choice?: string;
   temperature?: number;
   max_tokens?: number;
   response_format?: { type: string; json_schema?: { name: string; strict?: boolean; schema: unknown } };
@@ -28,6 +31,8 @@ export interface Scripted {
   summary?: string;
   /** Raw assistant content, e.g. invalid JSON. */
   content?: string;
+  /** Function calls instead of an answer (`finish_reason: "tool_calls"`); `arguments` as an object or raw text. */
+  toolCalls?: Array<{ name: string; arguments: Record<string, unknown> | string }>;
   refusal?: string;
   /** The output is cut off: partial JSON with `finish_reason: "length"`. */
   truncated?: boolean;
@@ -120,7 +125,16 @@ export class FakeLlm {
     let content: string | null;
     let finishReason = 'stop';
     let refusal: string | null = null;
-    if (answer.refusal !== undefined) {
+    let toolCalls: NonNullable<ChatRequest['messages'][number]['tool_calls']> | undefined;
+    if (answer.toolCalls) {
+      content = null;
+      finishReason = 'tool_calls';
+      toolCalls = answer.toolCalls.map((c) => ({
+        id: `call_${randomBytes(8).toString('hex')}`,
+        type: 'function' as const,
+        function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments) },
+      }));
+    } else if (answer.refusal !== undefined) {
       content = null;
       refusal = answer.refusal;
     } else if (answer.content !== undefined) {
@@ -135,17 +149,17 @@ export class FakeLlm {
       finishReason = 'length';
     }
 
-    const prompt = request.messages.map((m) => `${m.role}\n${m.content}`).join('\n');
+    const prompt = request.messages.map((m) => `${m.role}\n${m.content ?? ''}${m.tool_calls ? JSON.stringify(m.tool_calls) : ''}`).join('\n');
     const promptTokens = countTokens(prompt) + 3 * request.messages.length;
     const cachedTokens = this.cachedTokens(prompt, promptTokens);
-    const completionTokens = countTokens(content ?? refusal ?? '');
+    const completionTokens = countTokens(content ?? refusal ?? JSON.stringify(toolCalls ?? ''));
     json(res, 200, {
       id: `chatcmpl-${randomBytes(12).toString('hex')}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: request.model,
       system_fingerprint: 'fp_fake',
-      choices: [{ index: 0, message: { role: 'assistant', content, refusal, annotations: [] }, logprobs: null, finish_reason: finishReason }],
+      choices: [{ index: 0, message: { role: 'assistant', content, refusal, annotations: [], ...(toolCalls ? { tool_calls: toolCalls } : {}) }, logprobs: null, finish_reason: finishReason }],
       usage: {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,

@@ -1,0 +1,79 @@
+import type { AgentConfig } from '../config/agents.schema.js';
+import { describeResult, type CallOutcome, type CallStatus } from './action-http.js';
+import type { ActionConfig } from './action.schema.js';
+
+/**
+ * What became of one call the model asked for. Besides the HTTP outcomes: `refused` (the bridge
+ * made no request: bad arguments, a provenance rule, the limit), `unknown` (a side-effect call an
+ * earlier attempt of this turn started and never recorded an end for: it is not made again), and
+ * `skipped` (a tool that must not call out, such as replay or a dry run, had no result for it).
+ */
+export type ActionCallStatus = CallStatus | 'refused' | 'unknown' | 'skipped';
+
+export interface ActionCallOutcome extends Omit<CallOutcome, 'status'> {
+  status: ActionCallStatus;
+}
+
+/** One call as the engine asks a port to make it: checked already, unless `refused` says why not. */
+export interface ActionCallRequest {
+  action: ActionConfig;
+  /** The validated arguments; null when refused before validation succeeded. */
+  args: Record<string, unknown> | null;
+  /** What the model sent, kept for the record when it could not be used. */
+  rawArguments: string;
+  /** Why no request may be made; the port records the refusal and calls nothing. */
+  refused: string | null;
+  /** Epoch ms by which the call must be over. */
+  deadline: number;
+}
+
+/**
+ * Where the engine's calls go: the live turn's port makes and records them (actions.service.ts),
+ * evals answer from a case's fixtures, replay from what the turn recorded, the playground calls
+ * lookups and only describes side effects. The engine checks and bounds; the port acts.
+ */
+export interface ActionPort {
+  call(agent: AgentConfig, request: ActionCallRequest): Promise<ActionCallOutcome>;
+}
+
+/** A call as the decision keeps it: for the handover note, the decisions row, metrics and reports. */
+export interface ActionCallSummary {
+  /** The id the model may cite in `sources` (act-1, act-2… in the order asked). */
+  id: string;
+  name: string;
+  args: Record<string, unknown> | null;
+  status: ActionCallStatus;
+  httpStatus: number | null;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  latencyMs: number;
+  /** One line for a person: `order_status(order_number=A-12345): status=shipped, …`. */
+  line: string;
+}
+
+/** The actions an agent may use: a side-effect one only where the agent allows side effects. */
+export function offeredActions(agent: Pick<AgentConfig, 'actions' | 'allowSideEffects'>): ActionConfig[] {
+  return agent.actions.filter((a) => !a.sideEffects || agent.allowSideEffects);
+}
+
+/** A port for callers that may not call anything: every call is refused as `skipped`, with the reason. */
+export function noCallsPort(reason: string): ActionPort {
+  return { call: async () => ({ status: 'skipped', httpStatus: null, result: null, error: reason, latencyMs: 0, resultBytes: 0 }) };
+}
+
+/** The handover note's line for one call: what it returned, why it failed, or why it was not made. */
+export function describeCall(c: Pick<ActionCallSummary, 'name' | 'args' | 'status' | 'error' | 'result' | 'httpStatus' | 'latencyMs'>): string {
+  const args = c.args ?? {};
+  if (c.status === 'refused' || c.status === 'skipped') return describeResult(c.name, args, { ...asOutcome(c), error: `not made (${c.error ?? c.status})` });
+  if (c.status === 'unknown') return describeResult(c.name, args, { ...asOutcome(c), error: `outcome unknown (${c.error ?? 'not recorded'})` });
+  return describeResult(c.name, args, { ...asOutcome(c), status: c.status });
+}
+
+const asOutcome = (c: Pick<ActionCallSummary, 'status' | 'error' | 'result' | 'httpStatus' | 'latencyMs'>): CallOutcome => ({
+  status: 'failed',
+  httpStatus: c.httpStatus,
+  result: c.result,
+  error: c.error,
+  latencyMs: c.latencyMs,
+  resultBytes: 0,
+});
