@@ -128,7 +128,7 @@ export class TurnService {
     const actions = this.actionCalls.forTurn({ conversationId: conversation.id, session: conversation.session, turnKey: answered[0] ?? 'opening' });
     const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline, actions });
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
-    this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, latencyMs: outcome.latencyMs, msg: 'decided' });
+    this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, calls: outcome.actionCalls.map((c) => `${c.name}:${c.status}`), latencyMs: outcome.latencyMs, msg: 'decided' });
     this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
     this.metrics.llmLatency.observe({ agent: agent.id }, outcome.latencyMs / 1000);
 

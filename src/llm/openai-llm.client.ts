@@ -34,7 +34,7 @@ export class OpenAiLlmClient extends LlmClient {
         {
           model: request.model,
           messages: request.messages.map(toSdkMessage),
-          ...(request.tools?.length ? { tools: request.tools, tool_choice: request.toolChoice ?? 'auto', parallel_tool_calls: true } : {}),
+          ...(request.tools?.length ? { tools: request.tools, tool_choice: request.toolChoice ?? 'auto' } : {}),
           temperature: request.temperature,
           max_tokens: request.maxOutputTokens,
           response_format: {
