@@ -1,8 +1,12 @@
 // `npm run chat -- --agent <id> [--agents FILE] [--scripted] [--lang xx]`: type as the contact and see
 // the agent's decision, with the agents file reloaded before every turn so an edit is tried at once.
+// Lookups are made for real and shown; a side-effect call never is. `--demo`: the demo's agents,
+// with the fake shop their order lookup calls started here (implies --scripted).
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { offeredActions } from '../src/actions/action.port.js';
+import { callLine, directActionPort, type DirectCall } from '../src/actions/direct.port.js';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
 import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
 import { planFold } from '../src/agent/memory.js';
@@ -13,22 +17,37 @@ import { appendCase } from '../src/evals/case-writer.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService, type Retrieval } from '../src/knowledge/knowledge.service.js';
 import { retrievalQuery } from '../src/knowledge/retrieval.js';
-import { agentsFilePath, openToolDatabase, readAgentsForTools, toolDatabaseUrl, toolLlm, type ToolLlm } from './tool-support.js';
+import { FakeShop } from '../test/fakes/fake-shop.js';
+import { DEMO_SHOP_TOKEN, demoAgents } from './demo-agents.js';
+import { agentsFilePath, openToolDatabase, parseAgentsForTools, readAgentsForTools, toolDatabaseUrl, toolLlm, type ToolLlm } from './tool-support.js';
 
 const { values } = parseArgs({
   options: {
     agent: { type: 'string' },
     agents: { type: 'string' },
     scripted: { type: 'boolean', default: false },
+    demo: { type: 'boolean', default: false },
     lang: { type: 'string', default: 'en' },
   },
 });
 
 if (existsSync('.env')) process.loadEnvFile('.env');
-const file = agentsFilePath(values.agents);
+if (values.demo && values.agents) {
+  console.error('--demo chats with the demo\'s agents (scripts/demo-agents.ts): drop --agents, or drop --demo');
+  process.exit(64);
+}
+const scripted = values.scripted || values.demo;
+
+// The hosts an agent calls come from its agents file only; the demo's agents name this shop.
+let shop: FakeShop | undefined;
+if (values.demo) {
+  shop = new FakeShop(DEMO_SHOP_TOKEN);
+  await shop.start();
+}
+const file = shop ? 'the demo agents (scripts/demo-agents.ts)' : agentsFilePath(values.agents);
 
 function load(): AgentConfig[] {
-  return readAgentsForTools(file).agents;
+  return shop ? parseAgentsForTools(demoAgents(shop.url), file).agents : readAgentsForTools(file).agents;
 }
 
 let agents: AgentConfig[];
@@ -46,12 +65,17 @@ if (!agents.some((a) => a.id === agentId)) {
 
 let llm: ToolLlm;
 try {
-  llm = await toolLlm(values.scripted);
+  llm = await toolLlm(scripted);
 } catch (err) {
   console.error(err instanceof ConfigError ? `${err.message}\n(or add --scripted to try the playground without an API key)` : String(err));
   process.exit(78);
 }
 const engine = new DecisionEngine(llm.client);
+
+/** The calls of the turn being decided, as the port saw them end. */
+let turnCalls: DirectCall[] = [];
+// Header secrets from the environment (and .env), as the service reads them: a missing one is said, not replaced.
+const actions = directActionPort({ env: shop ? { ...process.env, DEMO_SHOP_TOKEN } : process.env, onCall: (call) => turnCalls.push(call) });
 
 let agent = agents.find((a) => a.id === agentId)!;
 let transcript: TranscriptEntry[] = [];
@@ -62,8 +86,11 @@ const attributes = new Map<string, string>();
 let lastTurn: { transcript: TranscriptEntry[]; attributes: Record<string, string>; summary: string | null; turns: number; decision: import('../src/agent/decision.js').Decision } | undefined;
 
 console.log(`Chatting with "${agent.name}" (${agent.id}, ${agent.mode}) from ${file}`);
-console.log(`LLM: ${values.scripted ? 'scripted (no API key needed)' : `${llm.label}, model ${agent.llm.model}`}`);
-console.log('Type as the contact. /save <case-id> keeps the last turn as an eval case, /reset starts over, /quit leaves. The agents file is re-read before every turn.\n');
+console.log(`LLM: ${scripted ? 'scripted (no API key needed)' : `${llm.label}, model ${agent.llm.model}`}`);
+for (const a of offeredActions(agent))
+  console.log(`Action: ${a.name} → ${a.request.method} ${a.request.url}${a.sideEffects ? ' (side effects: described here, never made)' : ''}`);
+if (shop) console.log(`Fake shop: ${shop.url} (orders A-12345 and A-20001)`);
+console.log(`Type as the contact. /save <case-id> keeps the last turn as an eval case, /reset starts over, /quit leaves.${shop ? '' : ' The agents file is re-read before every turn.'}\n`);
 
 const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
 if (process.stdin.isTTY) rl.setPrompt('you › ');
@@ -94,7 +121,8 @@ async function turn(text: string | null): Promise<void> {
     ctx.knowledge = found.chunks;
     if (found.failure) ctx.knowledgeFailure = found.failure;
   }
-  const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn' });
+  turnCalls = [];
+  const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn', actions });
   const d = outcome.decision;
   lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d };
   transcript = transcript.map((e) => ({ ...e, pending: false }));
@@ -108,6 +136,10 @@ async function turn(text: string | null): Promise<void> {
   console.log(`  topics: ${d.topics.join(', ') || '-'}   attributes: ${Object.entries(d.contactAttributes).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`);
   console.log(`  reason: ${d.reason || '-'}`);
   if (d.handoverNote) console.log(`  note: ${d.handoverNote}`);
+  for (const c of turnCalls) console.log(`  call: ${callLine({ ...c, ...c.outcome })}`);
+  // A call for a function the agent was not offered never reaches the port: the engine refused it.
+  const offered = offeredActions(agent).map((a) => a.name);
+  for (const c of outcome.actionCalls.filter((c) => !offered.includes(c.name))) console.log(`  call: ${c.line}`);
   for (const c of outcome.citations) console.log(`  cites: ${c.title}${c.url ? ` (${c.url})` : ''}`);
   if (ctx.knowledge && !outcome.citations.length) console.log(`  knowledge: ${ctx.knowledge.length} excerpt(s) shown${ctx.knowledgeFailure ? ` (${ctx.knowledgeFailure})` : ''}, none cited`);
   for (const g of outcome.guardrails) console.log(`  guardrail: ${g}`);
@@ -197,3 +229,4 @@ for await (const line of rl) {
 rl.close();
 await closeKnowledge();
 await llm.stop();
+await shop?.stop();

@@ -2,9 +2,11 @@ import { resolve } from 'node:path';
 
 /**
  * The demo's agents: realistic prompts, short contact timeouts so a quiet contact is closed in
- * seconds, and the example knowledge base (kb/acme) for the triage agent.
+ * seconds, the example knowledge base (kb/acme) and an order lookup in the fake shop at `shopUrl`
+ * (test/fakes/fake-shop.ts) for the triage agent. Its token comes from DEMO_SHOP_TOKEN, as a real
+ * one would come from the environment.
  */
-export const DEMO_AGENTS = `
+export const demoAgents = (shopUrl: string) => `
 agents:
   - id: acme-triage
     name: Acme Support
@@ -31,6 +33,19 @@ agents:
       sources: [{ path: ${JSON.stringify(resolve('kb/acme/*.md'))} }]
       searchConfig: english
       minScore: 0.3
+    actions:
+      - name: order_status
+        description: Look up the shipping status of one order by its number.
+        parameters:
+          type: object
+          required: [order_number]
+          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
+        request:
+          url: ${shopUrl}/api/orders/{order_number}
+          headers: { Authorization: "Bearer \${DEMO_SHOP_TOKEN}" }
+          timeout: 3s
+        response: { fields: [status, carrier, eta] }
+        requires: [order_number]
     messages:
       nudge: Are you still there? Just reply here if you need anything else.
       contactTimeout: We have not heard back, so I am closing this conversation. Write to us any time!
@@ -48,5 +63,13 @@ agents:
     timeouts: { turnDebounce: 500ms, firstQuestion: 90s, contact: 1h }
 `;
 
+/**
+ * The demo's agents as replay reads them when it falls back to the demo's database: it makes no
+ * calls, and the shop a demo run started is gone by then, so its address here never answers.
+ */
+export const DEMO_AGENTS = demoAgents('http://shop.demo.invalid');
+
 export const DEMO_TRIAGE_SECRET = 'd3adb33fd3adb33fd3adb33fd3adb33f';
 export const DEMO_HELPER_SECRET = '0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce00';
+/** The fake shop's token: the demo and `npm run chat -- --demo` set it as DEMO_SHOP_TOKEN. */
+export const DEMO_SHOP_TOKEN = 'demo-shop-token-5c4b3a';

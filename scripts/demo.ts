@@ -1,5 +1,5 @@
-// `npm run demo`: the bridge, a fake Inbox 2.0 and a scripted LLM, four conversations through the
-// real webhook path, and a transcript of each. Exits 0 when every scripted outcome happened.
+// `npm run demo`: the bridge, a fake Inbox 2.0, a fake shop API and a scripted LLM, six conversations
+// through the real webhook path, and a transcript of each. Exits 0 when every scripted outcome happened.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,16 +9,19 @@ import pg from 'pg';
 import { Queue } from 'bullmq';
 import { createApp } from '../src/bootstrap.js';
 import { AppConfig } from '../src/config/app-config.js';
+import type { AgentConfig } from '../src/config/agents.schema.js';
 import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
 import { QUEUES } from '../src/scheduler/queues.js';
 import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
+import { FakeShop } from '../test/fakes/fake-shop.js';
 import { WebhookSender } from '../test/fakes/webhook-sender.js';
 import { redactUrl } from '../src/common/redact-url.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { syncAgent } from '../src/knowledge/knowledge.sync.js';
+import { callLine } from '../src/actions/direct.port.js';
 import { replayCommand } from './replay-command.js';
-import { DEMO_AGENTS, DEMO_HELPER_SECRET, DEMO_TRIAGE_SECRET } from './demo-agents.js';
+import { DEMO_HELPER_SECRET, DEMO_SHOP_TOKEN, DEMO_TRIAGE_SECRET, demoAgents } from './demo-agents.js';
 import { scriptedAnswer } from './scripted-llm.js';
 
 const tty = process.stdout.isTTY;
@@ -94,7 +97,7 @@ interface Scenario {
 }
 
 async function main(): Promise<number> {
-  say(bold('inbox-va-bridge demo: a simulated Inbox 2.0, a scripted LLM, the real bridge in between'));
+  say(bold('inbox-va-bridge demo: a simulated Inbox 2.0, a fake shop API, a scripted LLM, the real bridge in between'));
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   if (!(await redisAnswers(redisUrl))) {
     say(red(`Redis does not answer at ${redisUrl}. Start one, then run the demo again:`));
@@ -119,9 +122,12 @@ async function main(): Promise<number> {
 
   const inbox = new FakeInbox();
   const llm = new FakeLlm().respondWith(scriptedAnswer);
-  await Promise.all([inbox.start(), llm.start()]);
+  // The shop whose order API the triage agent's order_status action calls.
+  const shop = new FakeShop(DEMO_SHOP_TOKEN);
+  await Promise.all([inbox.start(), llm.start(), shop.start()]);
+  const agentsYaml = demoAgents(shop.url);
   const dir = mkdtempSync(join(tmpdir(), 'iva-demo-'));
-  writeFileSync(join(dir, 'agents.yaml'), DEMO_AGENTS);
+  writeFileSync(join(dir, 'agents.yaml'), agentsYaml);
   const prefix = `iva-demo-${randomBytes(3).toString('hex')}`;
   const config = AppConfig.load({
     DATABASE_URL: demoDb.toString(),
@@ -133,6 +139,7 @@ async function main(): Promise<number> {
     OPENAI_API_KEY: 'demo',
     DEMO_TRIAGE_SECRET,
     DEMO_HELPER_SECRET,
+    DEMO_SHOP_TOKEN,
     SCHEDULER_SWEEP_INTERVAL: '5s',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
@@ -141,7 +148,7 @@ async function main(): Promise<number> {
   const kb = await syncAgent(app.get(KnowledgeRepository), undefined, config.agent('acme-triage')!);
   await app.listen(0, '127.0.0.1');
   const bridgeUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-  say(dim(`bridge ${bridgeUrl} · fake Inbox 2.0 ${inbox.url} · scripted LLM ${llm.url}`));
+  say(dim(`bridge ${bridgeUrl} · fake Inbox 2.0 ${inbox.url} · scripted LLM ${llm.url} · fake shop ${shop.url}`));
   say(dim(`knowledge: ${kb.added + kb.updated + kb.unchanged} articles of kb/acme in ${kb.chunks} chunks`));
 
   const triage = new WebhookSender({ bridgeUrl, agentId: 'acme-triage', secretHex: DEMO_TRIAGE_SECRET, inbox });
@@ -155,7 +162,7 @@ async function main(): Promise<number> {
     (await db.query(`SELECT d.sources FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1 ORDER BY d.id`, [id])).rows.flatMap((r) => r.sources as Array<{ title: string; url: string | null }>);
   const scenarios: Scenario[] = [
     {
-      title: 'Inception: a question answered, a topic and an attribute collected, then resolved',
+      title: 'Inception: "where is my order?" answered from the shop API (an action), a topic and an attribute collected, then resolved',
       conversationId: ann,
       play: async () => {
         await triage.startConversation(ann, { contactProfile: { id: 'p-ann', primaryIdentifier: 'Ann Lee' } });
@@ -165,6 +172,8 @@ async function main(): Promise<number> {
         await waitFor('the resolve', async () => (await state(ann)) === 'resolved');
       },
       expect: [
+        ['the shop API was asked once, for order A-12345', async () => shop.requests.length === 1 && shop.to('/api/orders/A-12345', 'GET').length === 1],
+        ['the reply carried the status from the shop: in transit with DHL, arriving Thursday', async () => inbox.messagesSent(ann).some((t) => t.includes('in transit with DHL, arriving Thursday'))],
         ['answered with topic Shipping and order_number=A-12345', async () => sent(ann).some((c) => has(c, 'applyTopics', ['Shipping']) && attribute(c, 'order_number') === 'A-12345')],
         ['resolved (complete: RESOLVED)', async () => sent(ann).some((c) => c.body.complete === 'RESOLVED') && (await state(ann)) === 'resolved'],
       ],
@@ -245,7 +254,7 @@ async function main(): Promise<number> {
     say(bold(`━━ ${i + 1}. ${scenario.title}`));
     await scenario.play();
     await sleep(300);
-    await printTranscript(db, inbox, scenario.conversationId);
+    await printTranscript(db, inbox, scenario.conversationId, config.agents);
     for (const [what, check] of scenario.expect) {
       const ok = await check().catch(() => false);
       if (!ok) failures++;
@@ -256,13 +265,13 @@ async function main(): Promise<number> {
   say();
   const total = scenarios.reduce((n, s) => n + s.expect.length, 0);
   say(failures === 0 ? green(bold(`All ${total} scripted outcomes happened.`)) : red(bold(`${failures} of ${total} scripted outcomes did not happen.`)));
-  say(dim(`The rows are in ${redactUrl(demoDb.toString())} (conversations, messages, decisions, actions, webhook_events).`));
+  say(dim(`The rows are in ${redactUrl(demoDb.toString())} (conversations, messages, decisions, action_calls, actions, webhook_events).`));
 
   // What the stored turns are for: deciding them again with an edited agents file (docs/evals.md).
   say();
   say(bold('Replay: what would a confidence floor of 0.9 have changed in these conversations?'));
   const edited = join(dir, 'agents-stricter.yaml');
-  writeFileSync(edited, DEMO_AGENTS.replace('    topics: [Billing, Shipping, Returns, Timeout]', '    topics: [Billing, Shipping, Returns, Timeout]\n    limits: { minConfidence: 0.9 }'));
+  writeFileSync(edited, agentsYaml.replace('    topics: [Billing, Shipping, Returns, Timeout]', '    topics: [Billing, Shipping, Returns, Timeout]\n    limits: { minConfidence: 0.9 }'));
   const replayed = await replayCommand(['--agent', 'acme-triage', '--database', demoDb.toString(), '--agents-file', edited, '--scripted'], process.env, {
     out: (text) => text.split('\n').forEach((line) => say(dim(`  ${line}`))),
     err: (text) => text.split('\n').forEach((line) => say(red(`  ${line}`))),
@@ -279,7 +288,7 @@ async function main(): Promise<number> {
     await q.close();
   }
   await db.end();
-  await Promise.all([inbox.stop(), llm.stop()]);
+  await Promise.all([inbox.stop(), llm.stop(), shop.stop()]);
   await pgServer.stop();
   return failures === 0 ? 0 : 1;
 }
@@ -297,7 +306,8 @@ function has(c: RecordedCall, field: string, value: unknown): boolean {
 }
 
 /** Contact messages, decisions and REST calls of one conversation, merged in time order. */
-async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationId: string): Promise<void> {
+async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationId: string, agents: readonly AgentConfig[]): Promise<void> {
+  const fieldOrder = (action: string, field: string) => agents.flatMap((a) => a.actions).find((a) => a.name === action)?.response.fields.indexOf(field) ?? 0;
   const { rows: [conversation] } = await db.query('SELECT id FROM conversations WHERE inbox_conversation_id = $1', [inboxConversationId]);
   if (!conversation) {
     say(red('  (no conversation was recorded)'));
@@ -307,15 +317,29 @@ async function printTranscript(db: pg.Pool, inbox: FakeInbox, inboxConversationI
   const { rows: inbound } = await db.query(`SELECT created_at, text, payload FROM messages WHERE conversation_id = $1 AND direction = 'inbound' ORDER BY id`, [conversation.id]);
   for (const m of inbound) events.push({ at: m.created_at.getTime(), line: `${cyan('contact ›')} ${m.text ?? `[${m.payload}]`}` });
   const { rows: decisions } = await db.query(
-    `SELECT created_at, kind, action, confidence, reason, topics, contact_attributes, guardrails, failure, latency_ms, sources FROM decisions WHERE conversation_id = $1 ORDER BY id`,
+    `SELECT id, created_at, kind, action, confidence, reason, topics, contact_attributes, guardrails, failure, latency_ms, sources FROM decisions WHERE conversation_id = $1 ORDER BY id`,
     [conversation.id],
   );
+  // The lookups each decision made, under it; one that no stored decision claims, at its own time.
+  const { rows: calls } = await db.query(
+    `SELECT created_at, decision_id, action, arguments, raw_arguments, status, http_status, latency_ms, result, error FROM action_calls WHERE conversation_id = $1 ORDER BY id`,
+    [conversation.id],
+  );
+  const callsOf = new Map<string, string[]>();
+  for (const c of calls) {
+    // jsonb keeps no key order: the fields go back in the order the action lists them.
+    const result = c.result && Object.fromEntries(Object.entries(c.result as Record<string, unknown>).sort(([a], [b]) => fieldOrder(c.action, a) - fieldOrder(c.action, b)));
+    const line = callLine({ name: c.action, args: c.arguments, rawArguments: c.raw_arguments, status: c.status, httpStatus: c.http_status, latencyMs: c.latency_ms, result, error: c.error });
+    if (c.decision_id === null) events.push({ at: c.created_at.getTime(), line: `${dim('agent   ↳')} ${dim(line)}` });
+    else callsOf.set(String(c.decision_id), [...(callsOf.get(String(c.decision_id)) ?? []), line]);
+  }
   for (const d of decisions) {
     const extras = [
       d.topics.length ? `topics ${d.topics.join(', ')}` : '',
       Object.keys(d.contact_attributes).length ? `attributes ${Object.entries(d.contact_attributes).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
     ].filter(Boolean);
     let line = `${yellow('agent   ⚙')} ${bold(d.action)}${d.kind === 'opening' ? ' (opening question)' : ''} · confidence ${Number(d.confidence).toFixed(2)} · ${d.reason}${extras.length ? ` · ${extras.join(' · ')}` : ''}`;
+    for (const c of callsOf.get(String(d.id)) ?? []) line += `\n          ${dim(`↳ ${c}`)}`;
     for (const c of d.sources as Array<{ title: string; url: string | null }>) line += `\n          ${green('cites:')} ${c.title}${c.url ? ` (${c.url})` : ''}`;
     for (const g of d.guardrails) line += `\n          ${magenta('guardrail:')} ${g}`;
     if (d.failure) line += `\n          ${red('failure:')} ${d.failure}`;

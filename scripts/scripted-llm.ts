@@ -1,5 +1,6 @@
 import { KNOWLEDGE_PREFIX, isContactDetails } from '../src/agent/prompt.builder.js';
-import type { ChatRequest, Scripted } from '../test/fakes/fake-llm.js';
+import { parseJsonOrUndefined } from '../src/common/safe-json.js';
+import type { ChatRequest, Scripted, ScriptedDecision } from '../test/fakes/fake-llm.js';
 
 /** What the contact wrote: user messages, less the platform's contact details that precede them. */
 const contactMessages = (req: ChatRequest) => req.messages.filter((m) => m.role === 'user' && !isContactDetails(m));
@@ -13,9 +14,74 @@ const knowledge = (req: ChatRequest): Array<{ id: string; title: string; text: s
   return message ? JSON.parse(message.content.slice(KNOWLEDGE_PREFIX.length)) : undefined;
 };
 
+/** The lookup the stand-in knows how to use (agents.example.yaml, the demo's agents). */
+const ORDER_STATUS = 'order_status';
+
+/** What a `tool` message tells the model about one call (decision.engine.ts). */
+interface ToolResult {
+  id: string;
+  ok: boolean;
+  result?: Record<string, unknown>;
+  error?: string;
+}
+
+/** The last result of an order_status call for `order` in this request's tool exchange, if any. */
+function orderLookup(req: ChatRequest, order: string): ToolResult | undefined {
+  const asked = new Set<string>();
+  for (const m of req.messages)
+    for (const call of m.tool_calls ?? []) {
+      const args = parseJsonOrUndefined(call.function.arguments) as { order_number?: unknown } | undefined;
+      if (call.function.name === ORDER_STATUS && args?.order_number === order) asked.add(call.id);
+    }
+  const answer = req.messages.findLast((m) => m.role === 'tool' && m.tool_call_id !== undefined && asked.has(m.tool_call_id));
+  return answer && (parseJsonOrUndefined(answer.content) as ToolResult | undefined);
+}
+
+// The errors of a request that was made and went wrong (action-http.ts), as opposed to a call that
+// was never made (refused, or skipped by a caller that makes none: evals, replay).
+const CALL_FAILED = /^(?:HTTP \d{3}|no answer within|connection failed|request failed|the response|the selected fields|cancelled|the call failed|outcome unknown)|may have been carried out/;
+
+/** What a model should do with a lookup's result: state what it returned, or say honestly it could not. */
+function answerFromLookup(order: string, lookup: ToolResult, topics: string[]): ScriptedDecision | undefined {
+  const attribute = [{ name: 'order_number', value: order }];
+  const status = lookup.result?.status;
+  if (lookup.ok && typeof status === 'string') {
+    const { carrier, eta } = lookup.result!;
+    const when = typeof eta !== 'string' ? '' : /deliver/i.test(status) ? `, ${eta}` : `, arriving ${eta}`;
+    return {
+      action: 'reply',
+      message: `Your order ${order} is ${status}${typeof carrier === 'string' ? ` with ${carrier}` : ''}${when}. Anything else I can help with?`,
+      topics,
+      contactAttributes: attribute,
+      sources: [lookup.id],
+      factual: true,
+      confidence: 0.93,
+      reason: `answered from the ${ORDER_STATUS} lookup`,
+    };
+  }
+  const error = lookup.error ?? '';
+  if (/^HTTP 404\b/.test(error)) {
+    return { action: 'reply', message: `I could not find order ${order}; could you check the number?`, topics, confidence: 0.85, reason: 'the shop has no order with that number' };
+  }
+  if (CALL_FAILED.test(error)) {
+    return {
+      action: 'handover',
+      message: `I cannot check order ${order} right now, so I am passing you to a colleague who can.`,
+      topics,
+      contactAttributes: attribute,
+      confidence: 0.9,
+      reason: 'the order lookup failed; a person can check',
+      handoverNote: `The contact asks where order ${order} is; the ${ORDER_STATUS} lookup failed (${error}).`,
+    };
+  }
+  return undefined; // not made: answer as an agent without the lookup would
+}
+
 /**
  * A stand-in LLM for the demo and `npm run chat -- --scripted`: it answers from keywords, as a
  * model might, so that every path of the bridge can be seen without an API key. It is not clever.
+ * Offered an `order_status` lookup, it calls it for the order number the contact just gave, then
+ * answers from the result: the status it returned, "not found", or a handover when the call failed.
  */
 export function scriptedAnswer(req: ChatRequest): Scripted {
   if (req.response_format?.json_schema?.name === 'summary') {
@@ -55,10 +121,15 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
   }
   if (order) {
     const topic = allowedTopics(req).find((t) => t === 'Shipping') ?? allowedTopics(req)[0];
+    const lookup = orderLookup(req, order);
+    const offered = req.tools?.some((t) => t.function.name === ORDER_STATUS) && req.tool_choice !== 'none';
+    if (!lookup && offered) return { toolCalls: [{ name: ORDER_STATUS, arguments: { order_number: order } }] };
+    const answered = lookup && answerFromLookup(order, lookup, topic ? [topic] : []);
+    if (answered) return { decision: answered };
     return {
       decision: {
         action: 'reply',
-        // Honest, as the evals ask: the agent cannot see an order's status, so it invents none.
+        // Honest, as the evals ask: without a lookup that answered, the agent invents no status.
         message: `Thanks, I have noted order ${order}. I cannot see its delivery status from here; a colleague can check it if you need. Anything else I can do?`,
         topics: topic ? [topic] : [],
         contactAttributes: [{ name: 'order_number', value: order }],

@@ -3,16 +3,20 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadCaseFile } from '../src/evals/case.loader.js';
+import { FakeShop } from './fakes/fake-shop.js';
 import { waitFor } from './support/bridge.js';
 
 const CHAT = 'dist/scripts/chat.js';
 
+const SHOP_TOKEN = 'shop-token-9f8e7d';
+
 /** The playground as a person runs it, from `cwd`: `child` to type into, `out()` what it printed so far. */
-function startChat(agentsFile: string, cwd = process.cwd()) {
+function startChat(agentsFile: string | null, o: { cwd?: string; env?: Record<string, string> } = {}) {
   if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
-  const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', '--agents', resolve(agentsFile), '--scripted'], {
-    cwd,
-    env: { PATH: process.env.PATH },
+  const agents = agentsFile === null ? ['--demo'] : ['--agents', resolve(agentsFile), '--scripted'];
+  const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', ...agents], {
+    cwd: o.cwd ?? process.cwd(),
+    env: { PATH: process.env.PATH, ...o.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let printed = '';
@@ -23,18 +27,27 @@ function startChat(agentsFile: string, cwd = process.cwd()) {
 }
 
 describe('npm run chat (the prompt playground)', () => {
-  it('shows each decision, keeps the conversation, and re-reads the agents file between turns', async () => {
+  const shop = new FakeShop(SHOP_TOKEN);
+  beforeAll(() => shop.start());
+  afterAll(() => shop.stop());
+
+  it('shows each decision and each lookup it made, keeps the conversation, and re-reads the agents file between turns', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'iva-chat-'));
     const agentsFile = join(dir, 'agents.yaml');
-    writeFileSync(agentsFile, readFileSync('agents.example.yaml', 'utf8'));
-    const { child, out, exited } = startChat(agentsFile);
+    // The example's lookup, pointed at a shop that exists.
+    writeFileSync(agentsFile, readFileSync('agents.example.yaml', 'utf8').replace('https://shop.acme.example', shop.url));
+    const { child, out, exited } = startChat(agentsFile, { env: { SHOP_API_TOKEN: SHOP_TOKEN } });
 
     await waitFor('the banner', () => out().includes('Type as the contact'));
+    expect(out()).toContain(`Action: order_status → GET ${shop.url}/api/orders/{order_number}`);
     child.stdin.write('Where is my order A-12345?\n');
-    await waitFor('the first decision', () => out().includes('reason:'));
-    expect(out()).toMatch(/agent › Thanks, I have noted order A-12345\. I cannot see its delivery status/);
-    expect(out()).toMatch(/action: reply {3}confidence: 0.92/);
+    await waitFor('the first decision', () => out().includes('cites:'));
+    expect(out()).toMatch(/agent › Your order A-12345 is in transit with DHL, arriving Thursday\./);
+    expect(out()).toMatch(/action: reply {3}confidence: 0.93/);
     expect(out()).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);
+    expect(out()).toMatch(/call: order_status\(order_number=A-12345\) → 200 in \d+ ms: status=in transit, carrier=DHL, eta=Thursday\n/);
+    expect(out()).toMatch(/cites: order_status\(order_number=A-12345\)/);
+    expect(shop.to('/api/orders/A-12345', 'GET')).toEqual([expect.objectContaining({ headers: expect.objectContaining({ authorization: `Bearer ${SHOP_TOKEN}` }) })]);
 
     // The team renames the topic in the agents file; the next turn uses the new allow-list.
     writeFileSync(agentsFile, readFileSync(agentsFile, 'utf8').replace('topics: [Billing, Shipping, Returns]', 'topics: [Billing, Delivery, Returns]'));
@@ -44,6 +57,10 @@ describe('npm run chat (the prompt playground)', () => {
     const second = out().slice(before);
     expect(second).toMatch(/topics: Billing/);
     expect(second).not.toMatch(/Shipping/);
+    // B-777 fails the action's schema: refused before any request, and the agent invents no status.
+    expect(second).toMatch(/call: order_status\(\{"order_number":"B-777"\}\) → refused: invalid arguments: order_number must match pattern/);
+    expect(second).toMatch(/agent › Thanks, I have noted order B-777\. I cannot see its delivery status/);
+    expect(shop.requests).toHaveLength(1);
 
     const beforeHuman = out().length;
     child.stdin.write('I want to talk to a real person\n');
@@ -57,10 +74,13 @@ describe('npm run chat (the prompt playground)', () => {
 
   it('/save keeps the last turn as an eval case that the eval command loads', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'iva-chat-save-'));
-    const { child, out, exited } = startChat('agents.example.yaml', dir);
+    const { child, out, exited } = startChat('agents.example.yaml', { cwd: dir });
     await waitFor('the banner', () => out().includes('Type as the contact'));
     child.stdin.write('Where is my order A-12345?\n');
-    await waitFor('the decision', () => out().includes('reason:'));
+    await waitFor('the decision', () => out().includes('reason:') && out().includes('call:'));
+    // Without SHOP_API_TOKEN the example's lookup is not made, and says why; the agent answers honestly.
+    expect(out()).toMatch(/call: order_status\(order_number=A-12345\) → refused: environment variable SHOP_API_TOKEN is not set/);
+    expect(out()).toMatch(/agent › Thanks, I have noted order A-12345\. I cannot see its delivery status/);
     child.stdin.write('/save order-status\n');
     await waitFor('saved', () => out().includes('saved as case'));
     child.stdin.write('/save order-status\n');
@@ -78,6 +98,33 @@ describe('npm run chat (the prompt playground)', () => {
         expect: { action: 'reply', topics: ['Shipping'], attributes: { order_number: 'A-12345' } },
       }),
     ]);
+  });
+
+  it('--demo chats with the demo\'s agents and a fake shop it starts: a lookup answered, a missing order said so', async () => {
+    const { child, out, exited } = startChat(null, { cwd: mkdtempSync(join(tmpdir(), 'iva-chat-demo-')) });
+    await waitFor('the banner', () => out().includes('Type as the contact'));
+    expect(out()).toMatch(/from the demo agents \(scripts\/demo-agents\.ts\)/);
+    expect(out()).toMatch(/LLM: scripted/);
+    child.stdin.write('Where is my order A-12345?\n');
+    await waitFor('the first decision', () => out().includes('call:'));
+    expect(out()).toMatch(/call: order_status\(order_number=A-12345\) → 200 in \d+ ms: status=in transit, carrier=DHL, eta=Thursday/);
+    expect(out()).toMatch(/agent › Your order A-12345 is in transit with DHL, arriving Thursday\./);
+
+    const before = out().length;
+    child.stdin.write('Hm, and A-99999?\n');
+    await waitFor('the second decision', () => out().slice(before).includes('call:'));
+    expect(out().slice(before)).toMatch(/call: order_status\(order_number=A-99999\) → http_error 404 in \d+ ms: HTTP 404 \(order not found\)/);
+    expect(out().slice(before)).toMatch(/agent › I could not find order A-99999; could you check the number\?/);
+    child.stdin.write('/quit\n');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses --demo with --agents: the demo\'s agents are its own', async () => {
+    const child = spawn(process.execPath, [CHAT, '--demo', '--agents', 'agents.example.yaml'], { env: { PATH: process.env.PATH } });
+    let err = '';
+    child.stderr.on('data', (c) => (err += c));
+    expect(await new Promise<number | null>((resolve) => child.on('exit', resolve))).toBe(64);
+    expect(err).toMatch(/--demo chats with the demo's agents/);
   });
 
   it('refuses an unknown agent with the list of known ones', async () => {
