@@ -5,6 +5,7 @@ import { Hardening1764000000003 } from './1764000000003-Hardening.js';
 import { DecisionContext1764000000004 } from './1764000000004-DecisionContext.js';
 import { Knowledge1764000000005 } from './1764000000005-Knowledge.js';
 import { ActionCalls1764000000006 } from './1764000000006-ActionCalls.js';
+import { SessionOutcomes1764000000007 } from './1764000000007-SessionOutcomes.js';
 
 /** Every migration, oldest first. Listed explicitly so ESM builds and jest load the same set. */
-export const MIGRATIONS = [InitialSchema1764000000000, Decisions1764000000001, Orchestration1764000000002, Hardening1764000000003, DecisionContext1764000000004, Knowledge1764000000005, ActionCalls1764000000006];
+export const MIGRATIONS = [InitialSchema1764000000000, Decisions1764000000001, Orchestration1764000000002, Hardening1764000000003, DecisionContext1764000000004, Knowledge1764000000005, ActionCalls1764000000006, SessionOutcomes1764000000007];

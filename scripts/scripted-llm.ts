@@ -97,7 +97,7 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
     return { decision: { action: 'resolve', message: 'You are welcome, have a great day!', confidence: 0.95, reason: 'the contact confirmed they have what they need' } };
   }
   if (/\brefund\b/.test(lower)) {
-    return { decision: { action: 'handover', message: '', confidence: 0.9, reason: 'refunds are for the team', handoverNote: `The contact asks for a refund${order ? ` for order ${order}` : ''}.` } };
+    return { decision: { action: 'handover', message: '', confidence: 0.9, reason: 'refunds are for the team', handoverReason: 'policy_restriction', handoverNote: `The contact asks for a refund${order ? ` for order ${order}` : ''}.` } };
   }
   if (/(person|human|someone)/.test(lower)) {
     // A model that wants to keep helping; the human-request guardrail overrules it.

@@ -281,6 +281,7 @@ export class DecisionEngine {
             handoverNote: `The virtual agent could not get a valid answer from its LLM (${failure}).`,
             sources: [],
             factual: false,
+            handoverReason: 'llm_failure',
           };
     return { kind, decision, citations: [], proposed: null, guardrails: [], failure, ...o };
   }

@@ -18,8 +18,8 @@ export class DecisionRepository {
     const rows: Array<{ id: string }> = await db.query(
       `INSERT INTO decisions (conversation_id, session, kind, action, message, topics, contact_attributes, confidence,
                               reason, handover_note, guardrails, failure, model, prompt_tokens, completion_tokens,
-                              cached_tokens, latency_ms, attempts, raw_output, context, context_hash, prompt_hash, sources)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                              cached_tokens, latency_ms, attempts, raw_output, context, context_hash, prompt_hash, sources, handover_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
        RETURNING id`,
       [
         conversationId,
@@ -45,6 +45,7 @@ export class DecisionRepository {
         o.contextHash,
         o.promptHash,
         jsonb(o.citations),
+        d.action === 'handover' ? (d.handoverReason ?? null) : null,
       ],
     );
     return rows[0].id;

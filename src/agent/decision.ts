@@ -1,6 +1,7 @@
 import type { ActionCallSummary } from '../actions/action.port.js';
 import type { RetrievedChunk } from '../knowledge/retrieval.js';
 import { z } from 'zod';
+import { LLM_HANDOVER_REASONS, type HandoverReason } from './handover-reasons.js';
 
 export type DecisionAction = 'reply' | 'resolve' | 'handover';
 
@@ -16,6 +17,8 @@ export const LlmDecisionSchema = z
     handoverNote: z.string(),
     sources: z.array(z.string()),
     factual: z.boolean(),
+    // Optional here so that an answer from before the field existed (stored, replayed) still parses.
+    handoverReason: z.enum(['', ...LLM_HANDOVER_REASONS]).optional(),
   })
   .strict();
 export type LlmDecision = z.infer<typeof LlmDecisionSchema>;
@@ -26,7 +29,7 @@ export const DECISION_JSON_SCHEMA = {
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['action', 'message', 'topics', 'contactAttributes', 'confidence', 'reason', 'handoverNote', 'sources', 'factual'],
+    required: ['action', 'message', 'topics', 'contactAttributes', 'confidence', 'reason', 'handoverNote', 'sources', 'factual', 'handoverReason'],
     properties: {
       action: { type: 'string', enum: ['reply', 'resolve', 'handover'] },
       message: { type: 'string' },
@@ -45,6 +48,7 @@ export const DECISION_JSON_SCHEMA = {
       handoverNote: { type: 'string' },
       sources: { type: 'array', items: { type: 'string' } },
       factual: { type: 'boolean' },
+      handoverReason: { type: 'string', enum: ['', ...LLM_HANDOVER_REASONS] },
     },
   },
 };
@@ -68,6 +72,8 @@ export interface Decision {
   sources: string[];
   /** The message states facts about the company (its products, orders, policies): it needs a source when grounding is required. */
   factual: boolean;
+  /** For a handover: why, in the bridge's taxonomy (set by the LLM, or by the guardrail or failure that forced it). */
+  handoverReason?: HandoverReason;
 }
 
 export interface TranscriptEntry {

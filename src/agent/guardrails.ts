@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ATTRIBUTE_KEY } from '../config/agents.schema.js';
+import type { HandoverReason } from './handover-reasons.js';
 import { pendingContactText, type ConversationContext, type Decision, type LlmDecision } from './decision.js';
 
 export interface GuardedDecision {
@@ -62,13 +63,15 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     handoverNote: proposed.handoverNote.trim(),
     sources,
     factual: proposed.factual,
+    ...(proposed.action === 'handover' && (proposed.handoverReason || unstatedReason(ctx)) ? { handoverReason: (proposed.handoverReason || unstatedReason(ctx))! } : {}),
   };
 
   let forcedHandover: string | undefined;
-  const forceHandover = (why: string) => {
+  const forceHandover = (why: string, reason: HandoverReason) => {
     fired.push(why);
     forcedHandover = why;
     decision.action = 'handover';
+    decision.handoverReason = reason;
     // The rejected reply is not sent; the contact gets the agent's handover message instead.
     decision.message = '';
   };
@@ -77,15 +80,15 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
   const uncertain = (ctx.actionCalls ?? []).find((c) => c.status === 'unknown');
   if (uncertain && decision.action !== 'handover') {
     // An earlier attempt of this turn started a call with side effects and never learned its end: a person checks.
-    forceHandover(`the outcome of ${uncertain.name} is unknown (an earlier attempt may have made it); a person must check`);
+    forceHandover(`the outcome of ${uncertain.name} is unknown (an earlier attempt may have made it); a person must check`, 'tool_failure');
   } else if (asksForHuman !== undefined && decision.action !== 'handover') {
-    forceHandover('the contact asked for a human');
+    forceHandover('the contact asked for a human', 'customer_request');
   } else if (decision.action !== 'handover' && ctx.agentTurns >= agent.limits.maxTurns) {
-    forceHandover(`the agent reached its limit of ${agent.limits.maxTurns} turns`);
+    forceHandover(`the agent reached its limit of ${agent.limits.maxTurns} turns`, 'usage_limit');
   } else if (decision.action === 'reply' && !decision.message) {
-    forceHandover('the LLM chose to reply but wrote no message');
+    forceHandover('the LLM chose to reply but wrote no message', 'llm_failure');
   } else if (decision.action !== 'handover' && decision.confidence < agent.limits.minConfidence) {
-    forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`);
+    forceHandover(`confidence ${decision.confidence} is under ${agent.limits.minConfidence}`, 'low_confidence');
   } else if (agent.knowledge?.requireGrounding && decision.action !== 'handover' && decision.message && decision.factual && decision.sources.length === 0) {
     // Grounding: a fact the team's articles do not back is a guess (in a reply or a closing line); a person answers instead.
     forceHandover(
@@ -94,9 +97,20 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
         : retrieved.size === 0
           ? 'the knowledge base has no answer to this question'
           : 'the reply states facts but cites no article of the knowledge base nor a lookup',
+      'missing_knowledge',
     );
   }
   return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };
+}
+
+/**
+ * The LLM handed over without saying why: a failed lookup of this turn explains it best; else an
+ * Inception agent could not help, and a Delegation agent handing back has (usually) done its task,
+ * which is no failure at all (no reason).
+ */
+function unstatedReason(ctx: ConversationContext): HandoverReason | undefined {
+  if ((ctx.actionCalls ?? []).some((c) => c.status !== 'ok' && c.status !== 'refused')) return 'tool_failure';
+  return ctx.mode === 'delegation' ? undefined : 'unsupported_request';
 }
 
 /** Whole-word, case-insensitive: "human" matches "a Human please" but not "humanity". */

@@ -35,6 +35,7 @@ Answer with one JSON object and every field:
 - handoverNote: for "handover", what the human agent needs to know to continue; "" otherwise.
 - sources: the ids of the reference articles your message relies on; [] if none.
 - factual: true when your message states facts about the company, its products, orders, policies or procedures; false for questions, greetings and hand-over lines.
+- handoverReason: for "handover", why: "customer_request" (the contact asked for a person), "missing_knowledge" (you do not have the answer), "unsupported_request" (something you cannot do here, such as a refund), "policy_restriction" (your instructions say a person must handle it), "low_confidence" (you are unsure); "" otherwise, and when you hand back a delegated task that is done.
 
 ## Rules
 - Never invent facts, order details, prices or policies.

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ManipulateConversation } from '../inbox/inbox.schemas.js';
 import type { Delivered } from './state-machine.js';
+import type { EndReason } from '../agent/handover-reasons.js';
 
 export type ActionStatus = 'planned' | 'done' | 'failed' | 'lost' | 'superseded';
 
@@ -16,6 +17,8 @@ export interface Action {
   body: ManipulateConversation;
   status: ActionStatus;
   attempts: number;
+  /** For a call that ends the session: why (a resolution or a handover reason). */
+  endReason: EndReason | null;
 }
 
 interface ActionRow {
@@ -27,6 +30,7 @@ interface ActionRow {
   body: ManipulateConversation;
   status: ActionStatus;
   attempts: number;
+  end_reason: EndReason | null;
 }
 
 const toAction = (r: ActionRow): Action => ({
@@ -38,6 +42,7 @@ const toAction = (r: ActionRow): Action => ({
   body: r.body,
   status: r.status,
   attempts: r.attempts,
+  endReason: r.end_reason,
 });
 
 /** The outbox: every REST call is recorded before it is made and marked after, so none is made twice. */
@@ -46,12 +51,12 @@ export class ActionRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async plan(
-    a: { conversationId: string; session: number; decisionId: string | null; kind: Delivered; body: ManipulateConversation },
+    a: { conversationId: string; session: number; decisionId: string | null; kind: Delivered; body: ManipulateConversation; endReason?: EndReason },
     db: EntityManager = this.dataSource.manager,
   ): Promise<Action> {
     const rows: ActionRow[] = await db.query(
-      `INSERT INTO actions (conversation_id, session, decision_id, kind, body) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [a.conversationId, a.session, a.decisionId, a.kind, JSON.stringify(a.body)],
+      `INSERT INTO actions (conversation_id, session, decision_id, kind, body, end_reason) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [a.conversationId, a.session, a.decisionId, a.kind, JSON.stringify(a.body), a.endReason ?? null],
     );
     return toAction(rows[0]);
   }

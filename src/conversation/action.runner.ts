@@ -120,7 +120,7 @@ export class ActionRunner {
       if (c.conversation.session !== action.session) return undefined;
       const pendingInbound = await c.pending();
       const t = transition(prior(c.conversation), { type: 'delivered', what: action.kind, pendingInbound }, machineConfig(agent));
-      const applied = await c.apply(t, { durations: durationsFor(agent) });
+      const applied = await c.apply(t, { durations: durationsFor(agent), ...(action.endReason ? { ending: action.endReason } : {}) });
       return { nextDeadline: applied.nextDeadlineAt, now: applied.dbNow, turnDelay: requestsTurn(t) ? 0 : undefined };
     }), (err) => this.logger.warn({ conversationId: conversation.id, actionId: action.id, err: safeError(err), msg: 'could not record a delivered call yet; trying again' }));
     if (wake) await this.wakeUp.after(conversation.id, wake);

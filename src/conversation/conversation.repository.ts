@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Conversation, ConversationState, Exchange, Message } from './conversation.types.js';
 import type { TimerName, Transition } from './state-machine.js';
+import type { EndReason } from '../agent/handover-reasons.js';
 import type { DeadlineDurations } from './timing.js';
 
 /** The one map from a timer to its deadline column. */
@@ -39,6 +40,8 @@ export interface ApplySettings {
   durations: DeadlineDurations;
   /** How late an opening event may be: the contact messages it adopts from an ended session are this young. */
   waitingWindowMs?: number;
+  /** When this transition ends the session: why, for its outcome row (written by a trigger, see migration 1764000000007). */
+  ending?: EndReason;
 }
 
 export interface Applied {
@@ -184,9 +187,12 @@ export class ConversationRepository {
    * waiting messages it adopts, pending messages closed, and the deadline columns its effects arm
    * or disarm. The VA deadline always counts from the oldest unanswered contact message.
    */
-  async apply(id: string, t: Transition, { durations, waitingWindowMs = 0 }: ApplySettings, db: EntityManager): Promise<Applied> {
+  async apply(id: string, t: Transition, { durations, waitingWindowMs = 0, ending }: ApplySettings, db: EntityManager): Promise<Applied> {
     const has = (type: string) => t.effects.some((e) => e.type === type);
     const newSession = has('newSession');
+    // Transaction-local, read by the trigger that records the session's outcome; cleared otherwise so
+    // that an earlier apply in the same transaction cannot lend its reason to this one.
+    if (t.state !== 'active' || newSession) await db.query(`SELECT set_config('iva.session_ending', $1, true)`, [ending ?? '']);
     if (has('adoptWaiting')) {
       await db.query(
         `UPDATE messages m SET session = c.session + 1 FROM conversations c WHERE c.id = $1 AND ${waitingMessages('$2')}`,

@@ -4,6 +4,7 @@ import type { AgentConfig } from '../config/agents.schema.js';
 import type { ManipulateConversation } from '../inbox/inbox.schemas.js';
 import type { Conversation } from './conversation.types.js';
 import type { CannedSend, Delivered } from './state-machine.js';
+import type { EndReason } from '../agent/handover-reasons.js';
 
 type NoteWriter = (why: string, llmNote?: string) => string;
 
@@ -19,7 +20,14 @@ export function contactMessage(agent: AgentConfig, d: Pick<Decision, 'action' | 
 }
 
 /** One manipulate call carries the whole decision: message, topics, attributes, note and completion. */
-export function decisionCall(agent: AgentConfig, conversation: Conversation, outcome: DecisionOutcome, note: NoteWriter): { kind: Delivered; body: ManipulateConversation } {
+/** One outbox call: what it carries, and, for a call that ends the session, why (session_outcomes). */
+export interface PlannedCall {
+  kind: Delivered;
+  body: ManipulateConversation;
+  endReason?: EndReason;
+}
+
+export function decisionCall(agent: AgentConfig, conversation: Conversation, outcome: DecisionOutcome, note: NoteWriter): PlannedCall {
   const d = outcome.decision;
   const body: ManipulateConversation = {};
   const message = contactMessage(agent, d);
@@ -37,14 +45,16 @@ export function decisionCall(agent: AgentConfig, conversation: Conversation, out
     body.complete = 'HANDOVER';
   }
   if (d.action === 'resolve') body.complete = 'RESOLVED';
-  return { kind: outcome.kind === 'opening' ? 'opening' : d.action, body };
+  // A handover without a reason is a Delegation agent handing back a finished task.
+  const endReason: EndReason | undefined = d.action === 'resolve' ? 'confirmed' : d.action === 'handover' ? d.handoverReason : undefined;
+  return { kind: outcome.kind === 'opening' ? 'opening' : d.action, body, ...(endReason ? { endReason } : {}) };
 }
 
 /**
  * The calls the bridge makes on its own, from the agent's configured messages. `why` is said in the
  * fallback's note: the call the platform refused.
  */
-export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWriter, why = ''): { kind: Delivered; body: ManipulateConversation } {
+export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWriter, why = ''): PlannedCall {
   const m = agent.messages;
   const topic = agent.timeouts.timeoutTopic ? { applyTopics: [agent.timeouts.timeoutTopic] } : {};
   switch (send.what) {
@@ -55,6 +65,7 @@ export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWrite
     case 'vaTimeout':
       return {
         kind: 'handover',
+        endReason: 'va_deadline',
         body: {
           sendMessage: { text: m.error },
           applyConversationNotes: [{ text: note(`no answer was ready before the virtual-agent deadline (${agent.timeouts.virtualAgent / 1000}s, minus a ${agent.timeouts.virtualAgentMargin / 1000}s margin)`) }],
@@ -63,12 +74,13 @@ export function cannedCall(agent: AgentConfig, send: CannedSend, note: NoteWrite
       };
     case 'fallback':
       // Nothing the platform could refuse again: no message to the contact, no topic, only the note.
-      return { kind: 'fallback', body: { applyConversationNotes: [{ text: note(why || 'the platform refused a call') }], complete: 'HANDOVER' } };
+      return { kind: 'fallback', endReason: 'tool_failure', body: { applyConversationNotes: [{ text: note(why || 'the platform refused a call') }], complete: 'HANDOVER' } };
     case 'contactTimeout':
       return send.complete === 'RESOLVED'
-        ? { kind: 'resolve', body: { sendMessage: { text: m.contactTimeout }, ...topic, complete: 'RESOLVED' } }
+        ? { kind: 'resolve', endReason: 'assumed', body: { sendMessage: { text: m.contactTimeout }, ...topic, complete: 'RESOLVED' } }
         : {
             kind: 'handover',
+            endReason: 'contact_timeout',
             body: {
               sendMessage: { text: m.handover },
               ...topic,

@@ -122,7 +122,7 @@ export class IntakeRepository {
    * locked, `plan` asked what its prior state and waiting messages make of the event, and the
    * transition applied. Undefined for a redelivery.
    */
-  recordOpening(r: OpeningRecord, plan: (prior: Prior | undefined, waiting: boolean) => Transition, settings: Required<ApplySettings>): Promise<OpeningResult | undefined> {
+  recordOpening(r: OpeningRecord, plan: (prior: Prior | undefined, waiting: boolean) => Transition, settings: Required<Omit<ApplySettings, 'ending'>>): Promise<OpeningResult | undefined> {
     return this.dataSource.transaction(async (db) => {
       if (!(await this.insertEvent(r.event, db))) return undefined;
       const mode: ConversationMode = r.type === 'started' ? 'inception' : 'delegation';

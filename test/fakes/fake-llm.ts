@@ -23,6 +23,7 @@ export interface ScriptedDecision {
   handoverNote?: string;
   sources?: string[];
   factual?: boolean;
+  handoverReason?: string;
 }
 
 /** One scripted answer. Exactly one of the shapes; `delayMs` may be added to any. */
@@ -215,6 +216,7 @@ export function fullDecision(d: ScriptedDecision) {
     handoverNote: d.handoverNote ?? '',
     sources: d.sources ?? [],
     factual: d.factual ?? false,
+    handoverReason: d.handoverReason ?? '',
   };
 }
 
