@@ -173,7 +173,8 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       io.out(
         [
           `${totals.replayed} of ${totals.turns} turn(s) decided again; context rebuilt exactly for ${totals.exact}${totals.withoutSnapshot ? ` (${totals.withoutSnapshot} predate stored contexts)` : ''}.`,
-          `Action changed: ${totals.actionChanged}${Object.keys(totals.transitions).length ? ` (${Object.entries(totals.transitions).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''} · topics changed: ${totals.topicsChanged} · attributes changed: ${totals.attributesChanged}`,
+          `Action changed: ${totals.actionChanged}${Object.keys(totals.transitions).length ? ` (${Object.entries(totals.transitions).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''} · topics changed: ${totals.topicsChanged} · attributes changed: ${totals.attributesChanged} · calls changed: ${totals.callsChanged}`,
+          ...(totals.unrecorded.calls ? [`${totals.unrecorded.turns} turn(s) asked for ${totals.unrecorded.calls} call(s) the turn had not recorded: answered "not recorded", no request made.`] : []),
           ...rows
             .filter((r) => r.changes.includes('action'))
             .slice(0, 10)

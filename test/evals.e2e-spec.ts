@@ -6,6 +6,7 @@ import { evalCommand, type Io } from '../scripts/eval-command.js';
 import { loadCaseFiles } from '../src/evals/case.loader.js';
 import type { EvalReport } from '../src/evals/types.js';
 import { FakeLlm, type ChatRequest, type Scripted, type ScriptedDecision } from './fakes/fake-llm.js';
+import { FakeShop } from './fakes/fake-shop.js';
 import { lastContactText } from './support/agents.js';
 import { createTestDatabase } from './support/database.js';
 import { KNOWLEDGE_PREFIX } from '../src/agent/prompt.builder.js';
@@ -331,6 +332,99 @@ cases:
     } finally {
       await db.drop();
     }
+  });
+
+  it('answers action calls from the case fixtures, trimmed as live, never from the shop, and reports calls without one', async () => {
+    const shop = new FakeShop();
+    await shop.start();
+    try {
+      writeFileSync(
+        join(dir, 'agents-actions.yaml'),
+        AGENTS.replace(
+          '    contactAttributes:\n      order_number: The order number\n      email: The contact\'s e-mail address\n',
+          `    contactAttributes:\n      order_number: The order number\n      email: The contact's e-mail address\n    actions:
+      - name: order_status
+        description: Look up one order.
+        parameters: { type: object, required: [order_number], properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } } }
+        request: { url: "${shop.url}/api/orders/{order_number}" }
+        response: { fields: [status, carrier, eta] }
+        requires: [order_number]
+`,
+        ),
+      );
+      writeFileSync(
+        join(dir, 'action-cases.yaml'),
+        `agent: shop
+thresholds: { callAccuracy: 0.5 }
+cases:
+  - id: status
+    transcript: [{ contact: "Where is my order A-12345?" }]
+    actions:
+      order_status: { result: { status: shipped, carrier: DHL, eta: Thursday, customer_email: jane@example.com, internal_note: "margin 12%" } }
+    expect: { action: reply, calls: [order_status], callArgs: { order_status: { order_number: A-12345 } }, sources: ["action:order_status"], messageIncludes: [DHL] }
+  - id: not-found
+    transcript: [{ contact: "Where is my order A-99999?" }]
+    actions:
+      order_status:
+        - { when: { order_number: A-12345 }, result: { status: shipped } }
+        - { when: { order_number: A-99999 }, error: "HTTP 404 (order not found)" }
+    expect: { action: reply, calls: [order_status], messageExcludes: [shipped] }
+  - id: no-fixture
+    transcript: [{ contact: "Where is my order A-20001?" }]
+    expect: { action: reply }
+  - id: needless
+    transcript: [{ contact: "Order A-12345 is fine. What is your return window?" }]
+    actions:
+      order_status: { result: { status: delivered } }
+    expect: { action: reply, calls: [] }
+  - id: refused
+    transcript: [{ contact: "Where is my husband's order? I don't have the number." }]
+    expect: { action: reply, calls: [] }
+`,
+      );
+      // A model that looks up the number the contact wrote (or makes one up), then repeats what came back.
+      llm.respondWith((req) => {
+        const results = req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as { id: string; ok: boolean; result?: Record<string, unknown>; error?: string });
+        if (!results.length) return { toolCalls: [{ name: 'order_status', arguments: { order_number: /A-\d{5}/.exec(lastContactText(req))?.[0] ?? 'A-55555' } }] };
+        const [r] = results;
+        return { decision: r.ok ? { message: `It is ${r.result!.status} with ${r.result!.carrier}.`, sources: [r.id], factual: true } : { message: `I could not look it up: ${r.error}` } };
+      });
+      const io = quietIo();
+      expect(await run(['--cases', join(dir, 'action-cases.yaml'), '--agents-file', join(dir, 'agents-actions.yaml')], io)).toBe(0);
+      expect(shop.requests).toEqual([]);
+
+      const { report, dir: reportDir } = latestReport(join(dir, 'out'));
+      const byId = new Map(report.runs.map((r) => [r.caseId, r]));
+      // The model saw the listed fields of the fixture, and nothing else of it.
+      const toolMessages = llm.requests.flatMap((r) => r.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content)));
+      expect(toolMessages).toContainEqual({ id: 'act-1', ok: true, result: { status: 'shipped', carrier: 'DHL', eta: 'Thursday' } });
+      expect(JSON.stringify(llm.requests)).not.toMatch(/jane@example\.com|margin 12%/);
+      expect(byId.get('status')).toMatchObject({ passed: true, decided: { sources: ['action:order_status'], calls: [{ name: 'order_status', status: 'ok' }] } });
+      expect(byId.get('not-found')).toMatchObject({ passed: true, decided: { message: 'I could not look it up: HTTP 404 (order not found)', calls: [{ status: 'http_error', httpStatus: 404 }] } });
+      expect(byId.get('no-fixture')).toMatchObject({ passed: false, checks: { action: true, unfixtured: ['order_status(order_number=A-20001)'] }, decided: { calls: [{ status: 'skipped', error: 'no fixture in this case' }] } });
+      expect(byId.get('needless')).toMatchObject({ passed: false, checks: { calls: false } });
+      // Refused by the requires rule: not made, so "no call" holds.
+      expect(byId.get('refused')).toMatchObject({ passed: true, decided: { calls: [{ status: 'refused', error: expect.stringMatching(/not a value the contact gave/) }] } });
+
+      expect(report.metrics).toMatchObject({ callAccuracy: 3 / 4, unfixturedCalls: { calls: 1, runs: 1 } });
+      expect(report.metrics.actionCalls.order_status).toMatchObject({ asked: 5, byStatus: { ok: 2, http_error: 1, skipped: 1, refused: 1 }, expectedMade: 2, madeNotExpected: 1 });
+      expect(report.thresholds).toEqual([expect.objectContaining({ name: 'callAccuracy', actual: 3 / 4, ok: true })]);
+      const md = readFileSync(join(reportDir, 'report.md'), 'utf8');
+      expect(md).toContain('no fixture in this case for order_status(order_number=A-20001)');
+      expect(md).toContain('- **Calls:** order_status(order_number=A-12345): status=delivered');
+      expect(io.lines.join('\n')).toMatch(/Action calls, expected vs made: 75% · 1 call without a fixture in 1 run/);
+    } finally {
+      await shop.stop();
+    }
+  });
+
+  it('refuses, before any LLM call, a fixture or an expected call of an action the agent does not have', async () => {
+    writeFileSync(join(dir, 'bad-actions.yaml'), 'agent: shop\ncases:\n  - id: lookup\n    transcript: [{ contact: "Where is A-12345?" }]\n    actions:\n      order_status: { result: { status: shipped } }\n    expect: { action: reply, calls: [order_status] }\n');
+    const io = quietIo();
+    expect(await run(['--cases', join(dir, 'bad-actions.yaml')], io)).toBe(78);
+    expect(io.lines.join('\n')).toContain('bad-actions.yaml:6: case "lookup" field actions.order_status: agent "shop" has no action "order_status" (it has none)');
+    expect(io.lines.join('\n')).toContain('bad-actions.yaml:7: case "lookup" field expect.calls: agent "shop" has no action "order_status" (it has none)');
+    expect(llm.requests).toHaveLength(0);
   });
 
   it('runs every shipped case file end to end with --scripted (plumbing only)', async () => {

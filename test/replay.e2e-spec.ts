@@ -7,6 +7,7 @@ import { replayCommand } from '../scripts/replay-command.js';
 import type { ReplayReport } from '../src/evals/replay-report.js';
 import { FakeInbox } from './fakes/fake-inbox.js';
 import { FakeLlm, type ChatRequest, type Scripted } from './fakes/fake-llm.js';
+import { FakeShop } from './fakes/fake-shop.js';
 import { WebhookSender } from './fakes/webhook-sender.js';
 import { lastContactText } from './support/agents.js';
 import { HELPER_SECRET, TEST_AGENTS, TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
@@ -179,5 +180,127 @@ describe('npm run replay', () => {
     const noKey = quietIo();
     expect(await replayCommand(['--database', bridge.db.url, '--agent', 'acme', '--agents-file', join(dir, 'agents.yaml'), '--out', join(dir, 'out')], { TRIAGE_SECRET, HELPER_SECRET }, noKey)).toBe(78);
     expect(noKey.lines.join('\n')).toMatch(/OPENAI_API_KEY is not set/);
+  });
+});
+
+/** One Inception agent with the order lookup of docs/actions.md, against the fake shop. */
+const lookupAgents = (shop: string) => `
+agents:
+  - id: acme
+    name: Acme Support
+    mode: inception
+    secretEnv: TRIAGE_SECRET
+    llm: { model: test-model }
+    prompt: You are Acme's assistant.
+    topics: [Shipping]
+    contactAttributes:
+      order_number: The order number, like A-12345
+    timeouts: { turnDebounce: 100ms, virtualAgent: 5m }
+    actions:
+      - name: order_status
+        description: Look up the shipping status of one order by its number.
+        parameters:
+          type: object
+          required: [order_number]
+          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
+        request:
+          url: ${shop}/api/orders/{order_number}
+          headers: { Authorization: "Bearer \${SHOP_API_TOKEN}" }
+        response: { fields: [status, carrier, eta] }
+        requires: [order_number]
+`;
+
+type ToolResult = { id: string; ok: boolean; result?: Record<string, unknown>; error?: string };
+const toolResults = (req: ChatRequest): ToolResult[] => req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as ToolResult);
+
+describe('npm run replay, for a turn that looked something up', () => {
+  const inbox = new FakeInbox();
+  const llm = new FakeLlm();
+  const shop = new FakeShop();
+  let bridge: TestBridge;
+  let dir: string;
+  /** The order number the model looks up: the one the contact wrote, unless a test makes it ask for another. */
+  let lookUp: ((req: ChatRequest) => string) | undefined;
+
+  // A model that looks the order up, then answers from what came back, citing it.
+  const model = (req: ChatRequest): Scripted => {
+    const [result] = toolResults(req);
+    if (!result) return { toolCalls: [{ name: 'order_status', arguments: { order_number: lookUp?.(req) ?? /A-\d{5}/.exec(lastContactText(req))![0] } }] };
+    if (!result.ok) return { decision: { action: 'handover', message: '', reason: `lookup failed: ${result.error}` } };
+    return { decision: { message: `Your order is ${result.result!.status} with ${result.result!.carrier}.`, topics: ['Shipping'], sources: [result.id], factual: true, contactAttributes: [{ name: 'order_number', value: 'A-12345' }] } };
+  };
+
+  beforeAll(async () => {
+    await Promise.all([inbox.start(), llm.start(), shop.start()]);
+    llm.respondWith(model);
+    bridge = await startBridge({ agents: lookupAgents(shop.url), inbox, llm, env: { SHOP_API_TOKEN: 'shop-token-9f8e7d', OPENAI_MAX_RETRIES: '0' } });
+    const acme = new WebhookSender({ bridgeUrl: bridge.url, agentId: 'acme', secretHex: TRIAGE_SECRET, inbox });
+    await acme.startConversation('look-1', { language: 'en' });
+    await acme.contactSays('look-1', 'Where is my order A-12345?');
+    await waitFor('the answer', () => inbox.messagesSent('look-1').length > 0);
+    await waitFor('the call linked to its decision', async () => (await bridge.db.query(`SELECT 1 FROM action_calls WHERE decision_id IS NOT NULL`)).length === 1);
+    dir = mkdtempSync(join(tmpdir(), 'iva-replay-actions-'));
+    writeFileSync(join(dir, 'agents.yaml'), lookupAgents(shop.url));
+  }, 60_000);
+  afterAll(async () => {
+    await bridge.close();
+    await Promise.all([inbox.stop(), llm.stop(), shop.stop()]);
+  });
+  afterEach(() => {
+    lookUp = undefined;
+  });
+
+  const env = () => ({ OPENAI_BASE_URL: llm.url, OPENAI_API_KEY: 'test-key', OPENAI_MAX_RETRIES: '0', TRIAGE_SECRET });
+  const replay = (args: string[], io = quietIo()) => replayCommand(['--database', bridge.db.url, '--out', join(dir, 'out'), '--agent', 'acme', '--agents-file', join(dir, 'agents.yaml'), ...args], env(), io);
+  const tables = async () => Promise.all(['decisions', 'action_calls', 'actions', 'messages'].map((t) => bridge.db.query(`SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS h FROM ${t} t`)));
+
+  it('answers the same call from what the turn recorded, with no request reaching the shop, and exports it as a fixture', async () => {
+    expect(inbox.messagesSent('look-1')).toEqual(['Your order is in transit with DHL.']);
+    expect(shop.to('/api/orders/A-12345')).toHaveLength(1);
+    const live = llm.requests.flatMap(toolResults);
+    shop.requests.length = 0;
+    llm.requests.length = 0;
+    const before = await tables();
+
+    const exported = join(dir, 'from-replay.yaml');
+    expect(await replay(['--export', 'all', '--export-cases', exported])).toBe(0);
+    expect(shop.requests).toEqual([]);
+    expect(await tables()).toEqual(before);
+    // The model read the very result the live turn read.
+    expect(llm.requests.flatMap(toolResults)).toEqual(live);
+    const report = latest(join(dir, 'out'));
+    expect(report.totals).toMatchObject({ replayed: 1, exact: 1, changed: 0, callsChanged: 0, unrecorded: { turns: 0, calls: 0 } });
+    expect(report.totals.actionCalls.order_status).toMatchObject({ then: 1, now: 1, notRecorded: 0 });
+    const [row] = report.rows;
+    expect(row.then.calls).toEqual([expect.objectContaining({ name: 'order_status', args: { order_number: 'A-12345' }, status: 'ok', httpStatus: 200, result: { status: 'in transit', carrier: 'DHL', eta: 'Thursday' } })]);
+    expect(row.now!.calls).toEqual([expect.objectContaining({ name: 'order_status', status: 'ok', result: { status: 'in transit', carrier: 'DHL', eta: 'Thursday' } })]);
+
+    // The export answers the call with the recorded data, and runs as a case that passes.
+    const file = parse(readFileSync(exported, 'utf8'));
+    expect(file.cases[0]).toMatchObject({
+      actions: { order_status: [{ when: { order_number: 'A-12345' }, result: { status: 'in transit', carrier: 'DHL', eta: 'Thursday' } }] },
+      expect: { action: 'reply', calls: ['order_status'] },
+    });
+    const evalIo = quietIo();
+    expect(await evalCommand(['--cases', exported, '--agents-file', join(dir, 'agents.yaml'), '--out', join(dir, 'eval-out')], env(), evalIo)).toBe(0);
+    expect(evalIo.lines.join('\n')).toMatch(/Passed 1\/1 run/);
+    expect(shop.requests).toEqual([]);
+  });
+
+  it('makes no call the turn did not make: it answers "not recorded" and counts the turn', async () => {
+    // Another order than the turn looked up; with the requires rule dropped from the edited file, the
+    // call passes the bridge's checks, and still reaches nothing.
+    lookUp = () => 'A-20001';
+    writeFileSync(join(dir, 'no-requires.yaml'), lookupAgents(shop.url).replace('        requires: [order_number]\n', ''));
+    const io = quietIo();
+    expect(await replay(['--agents-file', join(dir, 'no-requires.yaml')], io)).toBe(0);
+    expect(shop.requests).toEqual([]);
+    const report = latest(join(dir, 'out'));
+    expect(report.totals).toMatchObject({ callsChanged: 1, unrecorded: { turns: 1, calls: 1 } });
+    expect(report.rows[0].now!.calls).toEqual([expect.objectContaining({ args: { order_number: 'A-20001' }, status: 'skipped', error: 'not recorded in the original turn; replay makes no calls' })]);
+    expect(report.rows[0].changes).toContain('calls');
+    expect(io.lines.join('\n')).toMatch(/1 turn\(s\) asked for 1 call\(s\) the turn had not recorded/);
+    const md = readFileSync(join(dir, 'out', readdirSync(join(dir, 'out')).sort().at(-1)!, 'report.md'), 'utf8');
+    expect(md).toMatch(/asked for calls the turn had not recorded .* \| 1 turn\(s\), 1 call\(s\) \|/);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { glob } from 'tinyglobby';
 import { shownPath } from '../common/paths.js';
 import { ConfigError } from '../config/config.error.js';
-import { describeIssue, lineOf, parseYamlSource } from '../config/yaml-source.js';
+import { describeIssue, lineOf, parseYamlSource, type YamlSource } from '../config/yaml-source.js';
 import { CaseFileSchema, type CaseFile, type EvalCase } from './case.schema.js';
 
 /** A case with where it came from, so a report can point at it. */
@@ -11,6 +11,8 @@ export interface LoadedCase extends EvalCase {
   line: number;
   agentId: string;
   language?: string;
+  /** Lines of the fields checked against the agents file (`actions.order_status`, `expect.calls`…), for their problems. */
+  fieldLines?: Record<string, number>;
 }
 
 export interface LoadedCaseFile extends CaseFile {
@@ -44,8 +46,19 @@ export function parseCaseFile(source: string, name: string): LoadedCaseFile {
       file: name,
       line: lineOf(src, ['cases', i]),
       agentId: file.agent,
+      fieldLines: actionFieldLines(src, i, c),
     })),
   };
+}
+
+/** Where the action names of a case are written: each fixture, `expect.calls` and each `expect.callArgs` entry. */
+function actionFieldLines(src: YamlSource, i: number, c: EvalCase): Record<string, number> {
+  const paths = [
+    ...Object.keys(c.actions ?? {}).map((name) => ['actions', name]),
+    ...(c.expect.calls ? [['expect', 'calls']] : []),
+    ...Object.keys(c.expect.callArgs ?? {}).map((name) => ['expect', 'callArgs', name]),
+  ];
+  return Object.fromEntries(paths.map((path) => [path.join('.'), lineOf(src, ['cases', i, ...path])]));
 }
 
 /** Every case file the patterns match, sorted, validated; all their problems together. */

@@ -17,6 +17,44 @@ const EntrySchema = z.union([
 ]);
 export type CaseEntry = z.infer<typeof EntrySchema>;
 
+/** An action's name, as the agents file spells it (the OpenAI function name rule). */
+const actionName = () => z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be an action name of the agent');
+
+/** How a call can end besides `ok`, as src/actions/action.port.ts names it. */
+export const CALL_FAILURES = ['http_error', 'timeout', 'failed', 'too_large', 'invalid_response', 'unknown'] as const;
+
+/**
+ * What one of the agent's actions answers in this case: evals never call the team's systems.
+ * `result` is the API's JSON body, before the action's `response.fields` pick what the model sees;
+ * `error` alone is an HTTP error (`HTTP 404 (order not found)`); `status` names another failure.
+ * With `when`, the entry answers only calls whose arguments include these values.
+ */
+const FixtureSchema = z
+  .object({
+    when: z.record(z.string(), z.unknown()).optional(),
+    result: z.record(z.string(), z.unknown()).optional(),
+    error: text().max(500).optional(),
+    status: z.enum(['ok', ...CALL_FAILURES]).optional(),
+    httpStatus: z.number().int().min(100).max(599).optional(),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (f.result && f.error) issue('has both result and error: a call either answers or fails');
+    else if (f.result && f.status && f.status !== 'ok') issue(`has a result, so its status is ok, not ${f.status}`);
+    else if (!f.result && f.status === 'ok') issue('status ok needs a result (the API\'s JSON body; {} for an empty one)');
+    else if (!f.result && !f.error && !f.status) issue('needs a result, an error or a status');
+    else if (!f.result && f.status === 'http_error' && !f.error && !f.httpStatus) issue('an http_error needs an error or an httpStatus');
+  });
+export type ActionFixture = z.infer<typeof FixtureSchema>;
+
+/** Per action name: one answer for every call, or a list tried in order (the first whose `when` matches answers). */
+const FixturesSchema = z.record(
+  actionName(),
+  z.union([FixtureSchema, z.array(FixtureSchema).min(1, 'lists no answer')]).transform((f) => (Array.isArray(f) ? f : [f])),
+);
+export type CaseFixtures = z.infer<typeof FixturesSchema>;
+
 const ExpectSchema = z
   .object({
     /** The acceptable action, or a list of them. */
@@ -32,6 +70,10 @@ const ExpectSchema = z
     sources: z.array(text()).optional(),
     /** false: the knowledge base has no answer, the agent must hand over citing nothing; true: it must cite. */
     grounded: z.boolean().optional(),
+    /** The set of actions the model called and the bridge made (not refused); `[]`: no call may be made. */
+    calls: z.array(actionName()).optional(),
+    /** Per action: a call of it was made with at least these arguments (equal as JSON; a number and its digits alike). */
+    callArgs: z.record(actionName(), z.record(z.string(), z.unknown())).optional(),
     /** A rubric for the optional LLM judge; never part of the deterministic metrics. */
     judge: text().optional(),
   })
@@ -64,6 +106,8 @@ export const CaseSchema = z
     /** Turns the agent already took in this session; by default, the number of agent messages. */
     agentTurns: z.number().int().min(0).optional(),
     transcript: z.array(EntrySchema).default([]),
+    /** What the agent's actions answer in this case (see FixtureSchema); a call with none is reported. */
+    actions: FixturesSchema.optional(),
     expect: ExpectSchema,
     /** An LLM plays the contact for several turns; `expect` then checks the final state. */
     simulate: SimulateSchema.optional(),
@@ -85,6 +129,8 @@ const ThresholdsSchema = z
     actionAccuracy: z.number().min(0).max(1).optional(),
     /** Of the cases with `expect.topics`, the share with exactly that set. */
     topicAccuracy: z.number().min(0).max(1).optional(),
+    /** Of the cases with `expect.calls`, the share whose calls made were exactly that set. */
+    callAccuracy: z.number().min(0).max(1).optional(),
     /** Of all cases, the share that passed every deterministic check. */
     passRate: z.number().min(0).max(1).optional(),
     /** Out-of-policy proposals and guardrail firings, over all cases, at most. */

@@ -1,4 +1,6 @@
+import type { ActionCallSummary } from '../actions/action.port.js';
 import type { CaseExpect } from './case.schema.js';
+import { NO_FIXTURE } from './fixture-actions.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics, percentile } from './metrics.js';
 import { fakeRun } from '../../test/support/eval-runs.js';
 import type { CaseRun, Decided, JudgeVerdict, Metrics } from './types.js';
@@ -154,6 +156,44 @@ describe(computeMetrics.name, () => {
     expect(empty).toMatchObject({ runs: 0, cases: 0, passRate: null, passAllK: null, repeat: 0, actionAccuracy: null, handoverRecall: null, costUsd: null });
     expect(empty.latencyMs).toEqual({ p50: null, p95: null, max: null });
     expect(empty.perAction.reply).toEqual({ precision: null, recall: null, support: 0 });
+  });
+});
+
+describe('action calls', () => {
+  const call = (name: string, status: ActionCallSummary['status'], error: string | null = null): ActionCallSummary => ({
+    id: 'act-1',
+    name,
+    args: { order_number: 'A-12345' },
+    status,
+    httpStatus: null,
+    result: null,
+    error,
+    latencyMs: 0,
+    line: '',
+  });
+  // a: expected and made; b: expected, only refused; c: none expected, one made; d: no expectation; e: no fixture.
+  const runs = [
+    run({ id: 'a', expect: { action: 'reply', calls: ['order_status'] }, decided: { calls: [call('order_status', 'ok'), call('order_status', 'http_error', 'HTTP 404')] } }),
+    run({ id: 'b', expect: { action: 'reply', calls: ['order_status'] }, decided: { calls: [call('order_status', 'refused', 'not a value the contact gave')] } }),
+    run({ id: 'c', expect: { action: 'reply', calls: [] }, decided: { calls: [call('track', 'timeout', 'no answer within 3000 ms')] } }),
+    run({ id: 'd', expect: { action: 'reply' }, decided: { calls: [call('order_status', 'ok')] } }),
+    run({ id: 'e', expect: { action: 'reply' }, decided: { calls: [call('order_status', 'skipped', NO_FIXTURE), call('track', 'skipped', `${NO_FIXTURE} for these arguments`)] } }),
+  ];
+
+  it('measures expected vs made calls over the cases that list them, and counts every call by action and outcome', () => {
+    const sut = computeMetrics([...TEN, ...runs]);
+    expect(sut.callAccuracy).toBe(1 / 3);
+    expect(sut.actionCalls).toEqual({
+      order_status: { asked: 5, byStatus: { ok: 2, http_error: 1, refused: 1, skipped: 1 }, expectedMade: 1, expectedNotMade: 1, madeNotExpected: 0 },
+      track: { asked: 2, byStatus: { timeout: 1, skipped: 1 }, expectedMade: 0, expectedNotMade: 0, madeNotExpected: 1 },
+    });
+    expect(sut.unfixturedCalls).toEqual({ calls: 2, runs: 1 });
+    expect(runs.find((r) => r.caseId === 'e')!.passed).toBe(false);
+    expect(checkThresholds(sut, { callAccuracy: 0.5 })).toEqual([{ name: 'callAccuracy', limit: 0.5, actual: 1 / 3, ok: false }]);
+  });
+
+  it('has no call accuracy where no case lists expect.calls', () => {
+    expect(computeMetrics(TEN)).toMatchObject({ callAccuracy: null, actionCalls: {}, unfixturedCalls: { calls: 0, runs: 0 } });
   });
 });
 

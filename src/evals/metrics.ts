@@ -1,6 +1,7 @@
 import { ACTIONS, acceptedActions, type EvalAction, type Thresholds } from './case.schema.js';
 import { attributeValue, costOf, normalize, outOfPolicyCount } from './score.js';
-import type { ActionStats, CaseRun, JudgeVerdict, Metrics, PriceTable, ThresholdResult, Usage } from './types.js';
+import { madeCall, unfixturedCall } from './fixture-actions.js';
+import type { ActionCallStats, ActionStats, CaseRun, JudgeVerdict, Metrics, PriceTable, ThresholdResult, Usage } from './types.js';
 import { sumUsage } from '../llm/llm.client.js';
 
 /*
@@ -43,6 +44,10 @@ export function caseKey(run: Pick<CaseRun, 'agentId' | 'caseId'>): string {
  *   not want (a different value, a key expected null, or a key the case does not mention). A wrong
  *   value is thus both a fn and a fp.
  * - messageChecks: each messageIncludes and messageExcludes substring is one check.
+ * - callAccuracy: over the runs whose case lists expect.calls, the share whose calls made (not
+ *   refused) were exactly that set of actions. actionCalls, per action: every call asked for and
+ *   its status; over the runs with expect.calls, expected and made, expected and not made, made
+ *   and not expected. unfixturedCalls: calls answered "no fixture in this case", and their runs.
  * - outOfPolicy: refused topics, refused attribute names and guardrails fired, each summed; total
  *   counts a guardrail that only reports a refused topic or attribute once (see outOfPolicyCount).
  * - guardrailsFired: grouped by their text with every number replaced by N, so that "confidence
@@ -78,6 +83,8 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
     return accepted.size === 1 && accepted.has('handover');
   });
   const withTopics = decided.filter((r) => r.expect.topics);
+  const withCalls = decided.filter((r) => r.expect.calls);
+  const unfixtured = decided.map((r) => (r.decided.calls ?? []).filter(unfixturedCall).length);
 
   let messageTotal = 0;
   let messageFailed = 0;
@@ -106,6 +113,9 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
     perAction: perAction(confusion),
     handoverRecall: ratio(handoverOnly.filter((r) => r.decided.action === 'handover').length, handoverOnly.length),
     topicAccuracy: ratio(withTopics.filter((r) => r.checks.topics === true).length, withTopics.length),
+    callAccuracy: ratio(withCalls.filter((r) => r.checks.calls === true).length, withCalls.length),
+    actionCalls: actionCallStats(decided),
+    unfixturedCalls: { calls: sum(unfixtured), runs: unfixtured.filter((n) => n > 0).length },
     attributes: attributeStats(decided),
     messageChecks: { passed: messageTotal - messageFailed, total: messageTotal },
     outOfPolicy: {
@@ -162,10 +172,10 @@ const EPSILON = 1e-9;
 
 /**
  * The case file's thresholds against the metrics of its runs, in a fixed order, only the ones set.
- * handoverRecall, actionAccuracy, topicAccuracy and passRate are minimums; maxOutOfPolicy is a
- * maximum on metrics.outOfPolicy.total. A rate that is null had nothing to measure (no case must
- * hand over, no case lists topics…) and meets its minimum: a threshold cannot fail on cases the
- * file does not have.
+ * handoverRecall, actionAccuracy, topicAccuracy, callAccuracy and passRate are minimums;
+ * maxOutOfPolicy is a maximum on metrics.outOfPolicy.total. A rate that is null had nothing to
+ * measure (no case must hand over, no case lists topics…) and meets its minimum: a threshold cannot
+ * fail on cases the file does not have.
  *
  * passRate gates on the share of passed runs when each case ran once, and on pass^k
  * (metrics.passAllK, the share of cases that passed every one of their runs) when cases ran
@@ -174,7 +184,7 @@ const EPSILON = 1e-9;
  */
 export function checkThresholds(metrics: Metrics, thresholds: Thresholds): ThresholdResult[] {
   const results: ThresholdResult[] = [];
-  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy') => {
+  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy' | 'callAccuracy') => {
     const limit = thresholds[name];
     if (limit === undefined) return;
     const actual = metrics[name];
@@ -183,6 +193,7 @@ export function checkThresholds(metrics: Metrics, thresholds: Thresholds): Thres
   minimum('handoverRecall');
   minimum('actionAccuracy');
   minimum('topicAccuracy');
+  minimum('callAccuracy');
   if (thresholds.passRate !== undefined) {
     const passK = metrics.repeat > 1;
     const actual = passK ? metrics.passAllK : metrics.passRate;
@@ -254,6 +265,32 @@ function attributeStats(runs: readonly CaseRun[]): Metrics['attributes'] {
       return [key, { precision: ratio(tp, tp + fp), recall: ratio(tp, tp + fn), tp, fp, fn }];
     }),
   );
+}
+
+function actionCallStats(runs: readonly CaseRun[]): Metrics['actionCalls'] {
+  const stats = new Map<string, ActionCallStats>();
+  const of = (name: string) => {
+    let s = stats.get(name);
+    if (!s) stats.set(name, (s = { asked: 0, byStatus: {}, expectedMade: 0, expectedNotMade: 0, madeNotExpected: 0 }));
+    return s;
+  };
+  for (const run of runs) {
+    const calls = run.decided.calls ?? [];
+    for (const call of calls) {
+      const s = of(call.name);
+      s.asked += 1;
+      s.byStatus[call.status] = (s.byStatus[call.status] ?? 0) + 1;
+    }
+    if (!run.expect.calls) continue;
+    const expected = new Set(run.expect.calls);
+    const made = new Set(calls.filter(madeCall).map((c) => c.name));
+    for (const name of new Set([...expected, ...made])) {
+      if (expected.has(name) && made.has(name)) of(name).expectedMade += 1;
+      else if (expected.has(name)) of(name).expectedNotMade += 1;
+      else of(name).madeNotExpected += 1;
+    }
+  }
+  return Object.fromEntries([...stats].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** A guardrail's text with every number replaced by N: the guardrail, not its figures of the run. */

@@ -1,8 +1,9 @@
 import { stringify } from 'yaml';
 import { entryText } from '../agent/prompt.builder.js';
 import { parseCaseFile } from './case.loader.js';
-import type { CaseEntry, CaseFile } from './case.schema.js';
-import type { ReplayRow, ReplayTotals } from './replay.js';
+import type { ActionFixture, CaseEntry, CaseFile } from './case.schema.js';
+import { canonicalJson, madeCall } from './fixture-actions.js';
+import type { ReplayCall, ReplayRow, ReplayTotals } from './replay.js';
 import type { RunInfo } from './types.js';
 import { clip } from '../common/clip.js';
 
@@ -16,6 +17,7 @@ export interface ReplayReport {
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim() || '—';
 const list = (items: string[]) => (items.length ? items.join(', ') : '—');
 const attrs = (a: Record<string, string>) => list(Object.entries(a).map(([k, v]) => `${k}=${v}`));
+const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
 
 export function renderReplayMarkdown(report: ReplayReport): string {
   const { info, totals: t } = report;
@@ -35,6 +37,8 @@ export function renderReplayMarkdown(report: ReplayReport): string {
     `| **action changed** | **${t.actionChanged}** |`,
     `| topics changed | ${t.topicsChanged} |`,
     `| attributes changed | ${t.attributesChanged} |`,
+    `| action calls changed (which lookups, with which arguments) | ${t.callsChanged} |`,
+    `| asked for calls the turn had not recorded (answered "not recorded": replay makes no calls) | ${t.unrecorded.turns} turn(s), ${t.unrecorded.calls} call(s) |`,
     `| LLM failures on replay (the agent would hand over) | ${t.llmFailures} |`,
     `| not compared: the LLM endpoint did not answer | ${t.unavailable} |`,
     `| tokens (prompt / completion / cached) | ${t.tokens.promptTokens} / ${t.tokens.completionTokens} / ${t.tokens.cachedTokens} |`,
@@ -45,6 +49,19 @@ export function renderReplayMarkdown(report: ReplayReport): string {
     lines.push('## Action changes', '', '| then → now | turns |', '|---|---|');
     for (const [k, n] of Object.entries(t.transitions).sort((a, b) => b[1] - a[1])) lines.push(`| ${k} | ${n} |`);
     lines.push('');
+  }
+  const actions = Object.entries(t.actionCalls);
+  if (actions.length) {
+    lines.push(
+      '## Action calls',
+      '',
+      'Then: the calls the turns recorded in `action_calls`, with their live latency. Now: the calls the replayed decisions asked for, answered from that record; a call not recorded was not made.',
+      '',
+      '| action | then | now | not recorded | latency then p50 / p95 |',
+      '|---|---|---|---|---|',
+      ...actions.map(([name, a]) => `| ${cell(name)} | ${a.then} | ${a.now} | ${a.notRecorded} | ${ms(a.latencyMsThen.p50)} / ${ms(a.latencyMsThen.p95)} |`),
+      '',
+    );
   }
   const changed = report.rows.filter((r) => r.changes.length || r.skipped);
   if (changed.length) {
@@ -63,6 +80,7 @@ export function renderReplayMarkdown(report: ReplayReport): string {
           `| reason | ${cell(clip(r.then.reason, 160))} | ${cell(clip(r.now.reason, 160))} |`,
           `| guardrails | ${cell(list(r.then.guardrails))} | ${cell(list(r.now.guardrails))} |`,
         );
+        if (r.then.calls.length || r.now.calls.length) lines.push(`| calls | ${cell(list(r.then.calls.map((c) => c.line)))} | ${cell(list(r.now.calls.map((c) => c.line)))} |`);
         if (r.now.failure) lines.push('', `LLM failure now: ${r.now.failure}`);
       }
       lines.push('');
@@ -94,6 +112,8 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
     });
     const ctx = r.context;
     const name = ctx.contactProfile?.primaryIdentifier;
+    const made = r.then.calls.filter(madeCall);
+    const fixtures = recordedFixtures(made);
     const c = {
       // Dated: decision ids are per database, and exports from two databases may meet in one folder.
       id: `replay-${takenOn}-${r.decisionId}`,
@@ -106,10 +126,13 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
       ...(ctx.summary ? { summary: ctx.summary } : {}),
       agentTurns: ctx.agentTurns,
       transcript: entries,
+      // What the turn's calls returned then, so the case answers them with the same data.
+      ...(fixtures ? { actions: fixtures } : {}),
       expect: {
         action: r.then.action,
         topics: r.then.topics,
         attributes: Object.fromEntries(Object.entries(r.then.attributes).filter(([, v]) => v.trim())),
+        ...(made.length ? { calls: [...new Set(made.map((call) => call.name))] } : {}),
       },
     };
     if (r.kind === 'turn' && (entries.length === 0 || !('contact' in entries.at(-1)!))) {
@@ -133,4 +156,53 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
   const yaml = header + stringify({ agent: agentId, description: `Turns replayed on ${takenOn}`, cases }, { lineWidth: 0 });
   if (cases.length) parseCaseFile(yaml, 'exported cases'); // throws if the export would not load
   return { yaml, exported: cases.length, left };
+}
+
+/**
+ * The calls a turn made as a case's `actions:` fixtures: per action, one entry per distinct set of
+ * arguments (the first record of it), answering only those arguments (`when`).
+ */
+export function recordedFixtures(calls: readonly ReplayCall[]): Record<string, ActionFixture[]> | undefined {
+  const fixtures: Record<string, ActionFixture[]> = {};
+  const seen = new Set<string>();
+  for (const c of calls) {
+    const key = `${c.name}${canonicalJson(c.args ?? {})}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const when = c.args && Object.keys(c.args).length ? { when: c.args } : {};
+    let answer: ActionFixture;
+    if (c.status === 'ok') answer = { ...when, result: unflatten(c.result ?? {}), ...(c.httpStatus && c.httpStatus !== 200 ? { httpStatus: c.httpStatus } : {}) };
+    else if (c.status === 'http_error') answer = { ...when, error: c.error || `HTTP ${c.httpStatus ?? 500}`, ...(c.httpStatus ? { httpStatus: c.httpStatus } : {}) };
+    else if (c.status === 'skipped' || c.status === 'refused') continue;
+    else answer = { ...when, status: c.status, ...(c.error ? { error: clip(c.error, 500) } : {}) };
+    (fixtures[c.name] ??= []).push(answer);
+  }
+  return Object.keys(fixtures).length ? fixtures : undefined;
+}
+
+/**
+ * A recorded result is keyed by the action's field paths (`{ "shipment.eta": "Thu" }`); a fixture
+ * holds the API's body, from which those fields pick the same result (`{ shipment: { eta: "Thu" } }`).
+ */
+export function unflatten(result: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  // Shorter paths first: where `shipment` and `shipment.eta` were both picked, the first holds the second.
+  for (const [path, value] of Object.entries(result).sort(([a], [b]) => a.length - b.length)) {
+    const keys = path.split('.');
+    let node: Record<string, unknown> | null = body;
+    for (const key of keys.slice(0, -1)) {
+      if (!Object.hasOwn(node, key)) define(node, key, {});
+      const next: unknown = node[key];
+      node = typeof next === 'object' && next !== null ? (next as Record<string, unknown>) : null;
+      if (!node) break;
+    }
+    const last = keys.at(-1)!;
+    if (node && !Object.hasOwn(node, last)) define(node, last, value);
+  }
+  return body;
+}
+
+// defineProperty, not assignment: a field named __proto__ must stay a field.
+function define(node: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { describeCall, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import { contextFromSnapshot, guardrailInputs, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
 import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
@@ -6,6 +7,8 @@ import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js
 import type { AgentConfig } from '../config/agents.schema.js';
 import { sumUsage } from '../llm/llm.client.js';
 import type { EvalAction } from './case.schema.js';
+import { asLivePortReports, canonicalJson, madeCall } from './fixture-actions.js';
+import { percentile } from './metrics.js';
 import { costOf } from './score.js';
 import type { PriceTable, Usage } from './types.js';
 
@@ -24,6 +27,9 @@ export interface StoredTurn {
   promptHash: string | null;
 }
 
+/** A call as a replay report shows it, then (from `action_calls`) or now (as the replayed decision asked it). */
+export type ReplayCall = Omit<ActionCallSummary, 'id'>;
+
 export interface ReplayedDecision {
   action: EvalAction;
   message: string;
@@ -32,9 +38,11 @@ export interface ReplayedDecision {
   reason: string;
   guardrails: string[];
   failure: string | null;
+  /** The action calls asked for, in order, refused ones included. */
+  calls: ReplayCall[];
 }
 
-export type Change = 'action' | 'topics' | 'attributes';
+export type Change = 'action' | 'topics' | 'attributes' | 'calls';
 
 /** One replayed turn; a line of results.jsonl. */
 export interface ReplayRow {
@@ -54,6 +62,8 @@ export interface ReplayRow {
   then: ReplayedDecision;
   now: ReplayedDecision | null;
   changes: Change[];
+  /** Calls the replayed decision made that the turn had not recorded: answered "not recorded", never made. */
+  unrecordedCalls: number;
   latencyMs: number;
   usage: Usage;
   costUsd: number | null;
@@ -73,6 +83,12 @@ export interface ReplayTotals {
   actionChanged: number;
   topicsChanged: number;
   attributesChanged: number;
+  /** The calls made (which actions, with which arguments) differ from the ones the turn made. */
+  callsChanged: number;
+  /** Turns decided again that asked for calls the turn had not recorded, and how many such calls. */
+  unrecorded: { turns: number; calls: number };
+  /** Per action: calls the turns recorded (with their live latency) and calls the replay asked for. */
+  actionCalls: Record<string, { then: number; now: number; notRecorded: number; latencyMsThen: { p50: number | null; p95: number | null; max: number | null } }>;
   /** "reply → handover": 3 */
   transitions: Record<string, number>;
   llmFailures: number;
@@ -105,13 +121,75 @@ export async function storedTurns(db: pg.ClientBase, agentId: string, since: Dat
       session: r.session,
       kind: r.kind,
       createdAt: new Date(r.created_at).toISOString(),
-      then: { action: r.action, message: r.message, topics: r.topics, attributes: r.contact_attributes, reason: r.reason, guardrails: r.guardrails, failure: r.failure },
+      then: { action: r.action, message: r.message, topics: r.topics, attributes: r.contact_attributes, reason: r.reason, guardrails: r.guardrails, failure: r.failure, calls: [] },
       context: r.context,
       contextHash: r.context_hash,
       promptHash: r.prompt_hash,
     }),
   );
+  const calls = await storedCalls(db, turns.map((t) => t.decisionId));
+  for (const t of turns) t.then.calls = calls.get(t.decisionId) ?? [];
   return { turns: turns.filter((t) => t.context !== null), withoutSnapshot: turns.filter((t) => t.context === null).length };
+}
+
+/**
+ * The calls each decision made or had refused, in order, from `action_calls` (migration
+ * 1764000000006). A call whose start was recorded and its outcome never was is `unknown`.
+ */
+export async function storedCalls(db: pg.ClientBase, decisionIds: string[]): Promise<Map<string, ReplayCall[]>> {
+  const byDecision = new Map<string, ReplayCall[]>();
+  if (decisionIds.length === 0) return byDecision;
+  let rows;
+  try {
+    ({ rows } = await db.query(
+      `SELECT decision_id::text, action, arguments, status, http_status, latency_ms, result, error
+         FROM action_calls WHERE decision_id = ANY($1::bigint[]) ORDER BY id`,
+      [decisionIds],
+    ));
+  } catch (err) {
+    // A database of a bridge from before actions: its turns made no call.
+    if ((err as { code?: string }).code === '42P01') return byDecision;
+    throw err;
+  }
+  for (const r of rows) {
+    const status: ActionCallStatus = r.status === 'started' ? 'unknown' : r.status;
+    const call = { name: r.action, args: r.arguments, status, httpStatus: r.http_status, result: r.result, error: r.status === 'started' ? 'the turn recorded its start and no outcome' : r.error, latencyMs: r.latency_ms ?? 0 };
+    const list = byDecision.get(r.decision_id) ?? [];
+    list.push({ ...call, line: describeCall(call) });
+    byDecision.set(r.decision_id, list);
+  }
+  return byDecision;
+}
+
+/** What the replayed decision reads for a call the turn did not make: replay never calls out. */
+export const NOT_RECORDED = 'not recorded in the original turn; replay makes no calls';
+
+const unrecorded = (c: Pick<ReplayCall, 'status' | 'error'>) => c.status === 'skipped' && c.error === NOT_RECORDED;
+
+/**
+ * The port of a replayed turn: a call with the same action and arguments (key order ignored) as
+ * one the turn made gets that call's recorded outcome; the same call asked twice gets the next
+ * record, then the last one again. Anything else is `skipped`: replay makes no request.
+ */
+export function recordedPort(recorded: readonly ReplayCall[]): ActionPort {
+  const made = recorded.filter(madeCall);
+  const used = new Set<ReplayCall>();
+  return {
+    call: async (_agent, request) => {
+      if (request.refused !== null) return outcome('refused', request.refused);
+      const key = canonicalJson(request.args ?? {});
+      const same = made.filter((c) => c.name === request.action.name && canonicalJson(c.args ?? {}) === key);
+      const record = same.find((c) => !used.has(c)) ?? same.at(-1);
+      if (!record) return outcome('skipped', NOT_RECORDED);
+      used.add(record);
+      const { status, httpStatus, result, error, latencyMs } = record;
+      return asLivePortReports(request.action, { status, httpStatus, result, error, latencyMs, resultBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0 });
+    },
+  };
+}
+
+function outcome(status: ActionCallStatus, error: string): ActionCallOutcome {
+  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
 }
 
 /** The stored messages with these ids. */
@@ -147,6 +225,7 @@ export async function replayTurn(
     then: turn.then,
     now: null,
     changes: [],
+    unrecordedCalls: 0,
     latencyMs: 0,
     usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
     costUsd: null,
@@ -167,7 +246,7 @@ export async function replayTurn(
     if (missing.length) return { ...row, skipped: `${missing.length} message(s) of its window are no longer stored` };
     if (!row.contextExact) return { ...row, skipped: 'the rebuilt input does not hash to what the turn had (a stored message or its context changed since)' };
 
-    const outcome = await engine.decide(agent, context, { kind: turn.kind });
+    const outcome = await engine.decide(agent, context, { kind: turn.kind, actions: recordedPort(turn.then.calls) });
     const d = outcome.decision;
     row.now = {
       action: d.action,
@@ -178,7 +257,9 @@ export async function replayTurn(
       reason: d.reason,
       guardrails: outcome.guardrails,
       failure: outcome.failure,
+      calls: outcome.actionCalls.map(({ id: _id, ...call }) => call),
     };
+    row.unrecordedCalls = outcome.actionCalls.filter(unrecorded).length;
     row.latencyMs = outcome.latencyMs;
     row.usage = { ...outcome.usage };
     row.costUsd = costOf(outcome.model, outcome.usage, prices);
@@ -198,6 +279,9 @@ export function changesBetween(then: ReplayedDecision, now: ReplayedDecision): C
   if (set(then.topics) !== set(now.topics)) changes.push('topics');
   const map = (a: Record<string, string>) => JSON.stringify(Object.entries(a).sort(([x], [y]) => x.localeCompare(y)));
   if (map(then.attributes) !== map(now.attributes)) changes.push('attributes');
+  // The calls made, as a sorted list: the same lookups in another order are no change.
+  const calls = (d: ReplayedDecision) => JSON.stringify((d.calls ?? []).filter(madeCall).map((c) => `${c.name}${canonicalJson(c.args ?? {})}`).sort());
+  if (calls(then) !== calls(now)) changes.push('calls');
   return changes;
 }
 
@@ -223,10 +307,32 @@ export function replayTotals(rows: ReplayRow[], withoutSnapshot: number): Replay
     actionChanged: replayed.filter((r) => r.changes.includes('action')).length,
     topicsChanged: replayed.filter((r) => r.changes.includes('topics')).length,
     attributesChanged: replayed.filter((r) => r.changes.includes('attributes')).length,
+    callsChanged: replayed.filter((r) => r.changes.includes('calls')).length,
+    unrecorded: { turns: replayed.filter((r) => r.unrecordedCalls > 0).length, calls: replayed.reduce((n, r) => n + r.unrecordedCalls, 0) },
+    actionCalls: replayCallStats(rows),
     transitions,
     llmFailures: replayed.filter((r) => r.now!.failure).length,
     unavailable: rows.filter((r) => r.now && r.skipped).length,
     tokens,
     costUsd: priced.length ? priced.reduce((sum, r) => sum + r.costUsd!, 0) : null,
   };
+}
+
+function replayCallStats(rows: ReplayRow[]): ReplayTotals['actionCalls'] {
+  const names = new Set(rows.flatMap((r) => [...r.then.calls, ...(r.now?.calls ?? [])].map((c) => c.name)));
+  const stats = [...names].sort().map((name) => {
+    const then = rows.flatMap((r) => r.then.calls.filter((c) => c.name === name));
+    const now = rows.flatMap((r) => (r.now?.calls ?? []).filter((c) => c.name === name));
+    const latencies = then.filter(madeCall).map((c) => c.latencyMs).sort((a, b) => a - b);
+    return [
+      name,
+      {
+        then: then.length,
+        now: now.length,
+        notRecorded: now.filter(unrecorded).length,
+        latencyMsThen: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: latencies.at(-1) ?? null },
+      },
+    ] as const;
+  });
+  return Object.fromEntries(stats);
 }

@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ActionCallSummary } from '../actions/action.port.js';
 import type { CaseExpect } from './case.schema.js';
+import { NO_FIXTURE } from './fixture-actions.js';
 import { compareReports, readReport } from './compare.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics } from './metrics.js';
 import { cell, FAILING_RUNS_SHOWN, renderMarkdown, renderSummary, writeReport } from './report.js';
@@ -175,6 +177,49 @@ describe(renderMarkdown.name, () => {
     expect(md).toContain('| Guardrail | Times | Example |');
     expect(md).toContain('| confidence N is under N | 3 | confidence 0.4 is under 0.6 |');
     expect(md).toContain('| dropped topics outside the allow-list: VIP | 1 |  |');
+  });
+});
+
+describe('action calls in report.md', () => {
+  const call = (status: ActionCallSummary['status'], error: string | null, result: Record<string, unknown> | null = null): ActionCallSummary => ({
+    id: 'act-1',
+    name: 'order_status',
+    args: { order_number: 'A-12345' },
+    status,
+    httpStatus: status === 'ok' ? 200 : null,
+    result,
+    error,
+    latencyMs: 0,
+    line: '',
+  });
+  const runs = [
+    run('status', { action: 'reply', calls: ['order_status'] }, { calls: [call('ok', null, { status: 'shipped', carrier: 'DHL' })] }),
+    run('no-lookup', { action: 'reply', calls: [] }, { calls: [call('ok', null, { status: 'shipped' })] }, { line: 20 }),
+    run('unwritten', { action: 'reply' }, { calls: [call('skipped', NO_FIXTURE)] }, { line: 30 }),
+  ];
+  const r = report(runs);
+  const md = renderMarkdown(r);
+  const failing = (id: string) => md.slice(md.indexOf(`#### ✘ acme/${id}`)).split('\n#### ')[0];
+
+  it('shows expected vs made accuracy, the calls without a fixture, and a table per action', () => {
+    expect(md).toContain('| Action calls (expected vs made) | 50% |');
+    expect(md).toContain('| Calls without a fixture (case files to complete) | 1 in 1 run |');
+    expect(md).toContain('| order_status | 3 | 2 | 0 | 0 | 1 | 1 | 0 | 1 |');
+    expect(renderSummary(r)).toContain("Action calls, expected vs made: 50% · 1 call without a fixture in 1 run (add them to the case's actions:)");
+  });
+
+  it('shows a failing run’s calls, as the handover note would list them', () => {
+    expect(failing('no-lookup')).toContain('Failed: calls.');
+    expect(failing('no-lookup')).toContain('| Calls | none | order_status ✘ |');
+    expect(failing('no-lookup')).toContain('- **Calls:** order_status(order_number=A-12345): status=shipped');
+    expect(failing('unwritten')).toContain('Failed: no fixture in this case for order_status(order_number=A-12345).');
+    expect(failing('unwritten')).toContain('- **Calls:** order_status(order_number=A-12345) failed: not made (no fixture in this case)');
+    expect(md).not.toContain('#### ✘ acme/status');
+  });
+
+  it('has no action call section where no run called or expected a call', () => {
+    expect(renderMarkdown(report(RUNS))).not.toContain('## Action calls');
+    expect(renderSummary(report(RUNS))).not.toContain('Action calls');
   });
 });
 

@@ -1,6 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACTIONS, acceptedActions } from './case.schema.js';
+import { describeCall } from '../actions/action.port.js';
+import { ACTIONS, CALL_FAILURES, acceptedActions } from './case.schema.js';
+import { callText, madeCall } from './fixture-actions.js';
 import type { CaseChange, CaseOutcome, Comparison, MetricDelta } from './compare.js';
 import { caseKey } from './metrics.js';
 import type { CaseRun, EvalReport, Metrics, ThresholdResult } from './types.js';
@@ -38,6 +40,7 @@ export function renderMarkdown(report: EvalReport, comparison?: Comparison): str
   if (comparison) add(comparisonSection(comparison), '');
   add(actionSection(m), '');
   add(attributeSection(m), '');
+  if (Object.keys(m.actionCalls).length) add(actionCallSection(m), '');
   add(guardrailSection(m), '');
   add(tagSection(report), '');
   if (m.flaky.length) add(flakySection(report), '');
@@ -62,6 +65,10 @@ export function renderSummary(report: EvalReport, comparison?: Comparison): stri
   lines.push(
     `Action accuracy ${pct(m.actionAccuracy)} · topic accuracy ${pct(m.topicAccuracy)} · out of policy ${m.outOfPolicy.total} · LLM failures ${m.llmFailures}${m.errors ? ` · eval errors ${m.errors}` : ''}`,
   );
+  if (m.callAccuracy !== null || m.unfixturedCalls.calls) {
+    const unfixtured = m.unfixturedCalls.calls ? ` · ${count(m.unfixturedCalls.calls, 'call')} without a fixture in ${count(m.unfixturedCalls.runs, 'run')} (add them to the case's actions:)` : '';
+    lines.push(`Action calls, expected vs made: ${pct(m.callAccuracy)}${unfixtured}`);
+  }
   if (m.judge.judged + m.judge.errors) lines.push(`Judge (not in the pass rate): ${m.judge.passed}/${m.judge.judged} passed${m.judge.errors ? `, ${count(m.judge.errors, 'error')}` : ''}`);
   if (usedTokens(m.contactTokens)) lines.push(`Simulated contact (not in the agent’s tokens or cost): ${contactUsage(m)}`);
   if (report.thresholds.length) {
@@ -112,6 +119,7 @@ function summaryTable(m: Metrics): string[] {
     ['Action accuracy', pct(m.actionAccuracy)],
     ['**Handover recall**', `**${pct(m.handoverRecall)}**${m.handoverRecall === null ? ' (no case must hand over)' : ' of the cases that must hand over'}`],
     ['Topic accuracy', pct(m.topicAccuracy)],
+    ...callRows(m),
     ['Message checks', m.messageChecks.total ? `${m.messageChecks.passed} of ${m.messageChecks.total}` : 'n/a'],
     [
       'Out of policy',
@@ -131,6 +139,13 @@ function summaryTable(m: Metrics): string[] {
     ['Estimated cost', `${cost(m)}${usedTokens(m.contactTokens) ? `; simulated contact: ${contactCost(m)}` : ''}`],
   );
   return table(['Metric', 'Value'], rows);
+}
+
+function callRows(m: Metrics): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (m.callAccuracy !== null) rows.push(['Action calls (expected vs made)', pct(m.callAccuracy)]);
+  if (m.unfixturedCalls.calls) rows.push(['Calls without a fixture (case files to complete)', `${m.unfixturedCalls.calls} in ${count(m.unfixturedCalls.runs, 'run')}`]);
+  return rows;
 }
 
 function cost(m: Metrics): string {
@@ -175,6 +190,7 @@ const THRESHOLD_NAMES: Record<ThresholdResult['name'], string> = {
   handoverRecall: 'Handover recall',
   actionAccuracy: 'Action accuracy',
   topicAccuracy: 'Topic accuracy',
+  callAccuracy: 'Action calls (expected vs made)',
   passRate: 'Pass rate',
   maxOutOfPolicy: 'Out of policy',
 };
@@ -222,6 +238,30 @@ function attributeSection(m: Metrics): string[] {
     return [k, pct(a.precision), pct(a.recall), String(a.tp), String(a.fp), String(a.fn)];
   });
   return [...out, ...table(['Attribute', 'Precision', 'Recall', 'Right', 'Wrongly set', 'Missed'], rows)];
+}
+
+function actionCallSection(m: Metrics): string[] {
+  const rows = Object.entries(m.actionCalls).map(([name, a]) => {
+    const failed = CALL_FAILURES.reduce((n, s) => n + (a.byStatus[s] ?? 0), 0);
+    return [
+      name,
+      String(a.asked),
+      String(a.byStatus.ok ?? 0),
+      String(failed),
+      String(a.byStatus.refused ?? 0),
+      String(a.byStatus.skipped ?? 0),
+      String(a.expectedMade),
+      String(a.expectedNotMade),
+      String(a.madeNotExpected),
+    ];
+  });
+  return [
+    '## Action calls',
+    '',
+    'Calls are answered from each case’s `actions:` fixtures, never by the team’s systems. Refused: the bridge’s checks stopped the call (schema, `requires`, the limit). No fixture: the case does not say what the call returns, so the run fails until it does. The last three columns count the runs whose case lists `expect.calls`.',
+    '',
+    ...table(['Action', 'Asked', 'Answered', 'Failed', 'Refused', 'No fixture', 'Expected and made', 'Expected, not made', 'Made, not expected'], rows),
+  ];
 }
 
 function guardrailSection(m: Metrics): string[] {
@@ -397,10 +437,20 @@ function failingRun(run: CaseRun, failure: Failure, report: EvalReport): string[
     const want = [...(expect.sources ?? []), ...(expect.grounded === false ? ['none: hand over'] : expect.grounded ? ['at least one'] : [])];
     rows.push(['Sources', want.join(', ') || '(not checked)', `${list(decided.sources ?? [])}${checks.missingSources?.length || checks.grounded === false ? ' ✘' : ''}`]);
   }
+  const made = (decided.calls ?? []).filter(madeCall);
+  if (expect.calls || expect.callArgs || made.length) {
+    const want = [
+      ...(expect.calls ? [expect.calls.length ? list(expect.calls) : 'none'] : []),
+      ...Object.entries(expect.callArgs ?? {}).map(([name, args]) => callText({ name, args })),
+    ];
+    const wrong = checks.calls === false || Object.values(checks.callArgs ?? {}).some((ok) => !ok);
+    rows.push(['Calls', want.join('; ') || '(not checked)', `${list([...new Set(made.map((c) => c.name))])}${wrong ? ' ✘' : ''}`]);
+  }
   rows.push(['Confidence', '', String(decided.confidence)]);
   out.push(...table(['', 'Expected', 'Decided'], rows), '');
 
   out.push(`- **Agent’s reason:** ${inline(decided.reason) || '(none)'}`);
+  if (decided.calls?.length) out.push(`- **Calls:** ${decided.calls.map((c) => inline(describeCall(c))).join('; ')}`);
   if (decided.action === 'handover' && decided.handoverNote) out.push(`- **Handover note:** ${inline(decided.handoverNote)}`);
   if (run.outOfPolicy.guardrails.length) out.push(`- **Guardrails fired:** ${run.outOfPolicy.guardrails.map(inline).join('; ')}`);
   if (run.proposed && run.proposed.action !== decided.action) out.push(`- **The LLM proposed:** ${run.proposed.action} (the guardrails changed it)`);
@@ -427,6 +477,9 @@ export function failedChecks(run: CaseRun): string[] {
   for (const s of c.presentExcludes ?? []) failed.push(`message contains “${s}”`);
   for (const s of c.missingSources ?? []) failed.push(`does not cite ${s}`);
   if (c.grounded === false) failed.push(run.expect.grounded === false ? 'answered where the knowledge base has nothing' : 'cites no article');
+  if (c.calls === false) failed.push('calls');
+  for (const [name, ok] of Object.entries(c.callArgs ?? {})) if (!ok) failed.push(`arguments of ${name}`);
+  for (const call of c.unfixtured ?? []) failed.push(`no fixture in this case for ${call}`);
   return failed;
 }
 

@@ -1,3 +1,4 @@
+import type { ActionCallSummary } from '../actions/action.port.js';
 import type { DecisionEngine, DecisionOutcome } from '../agent/decision.engine.js';
 import type { ConversationContext, TranscriptEntry } from '../agent/decision.js';
 import type { Retrieval } from '../knowledge/knowledge.service.js';
@@ -8,6 +9,7 @@ import { addUsage } from '../llm/llm.client.js';
 import { contactMessage, freshAttributes } from '../conversation/decision-body.js';
 import { caseContext, caseKind, caseTranscript } from './case-context.js';
 import type { LoadedCase } from './case.loader.js';
+import { fixturePort } from './fixture-actions.js';
 import type { Judge, JudgeContext } from './judge.js';
 import { checkRun, costOf, outOfPolicy } from './score.js';
 import type { ContactSimulator } from './simulate.js';
@@ -67,10 +69,10 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
   if (typeof kind !== 'string') return { ...base, error: kind.error };
   const ctx = caseContext(agent, c, transcript);
   if (kind === 'turn') await addKnowledge(agent, ctx, deps);
-  const outcome = await deps.engine.decide(agent, ctx, { kind });
+  const outcome = await deps.engine.decide(agent, ctx, { kind, actions: fixturePort(c.actions) });
   if (outcome.unavailable) return unavailableRun(base, outcome);
   // As in production (decision-body.ts): an attribute the contact already has is not sent again.
-  const decided = { ...decidedOf(agent, outcome), attributes: freshAttributes(outcome.decision.contactAttributes, Object.keys(c.contactAttributes)) };
+  const decided = { ...decidedOf(agent, outcome), attributes: freshAttributes(outcome.decision.contactAttributes, Object.keys(c.contactAttributes)), calls: outcome.actionCalls };
   const { checks, passed } = checkRun(c.expect, decided);
   const run: CaseRun = {
     ...base,
@@ -108,6 +110,8 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
   const usage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   const contactUsage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   const policy: OutOfPolicy = { topics: [], attributes: [], guardrails: [] };
+  const calls: ActionCallSummary[] = [];
+  const actions = fixturePort(c.actions);
   let latencyMs = 0;
   let cost: number | null = 0;
   let last: DecisionOutcome | undefined;
@@ -129,9 +133,10 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
     }
     const ctx = caseContext(agent, { ...c, contactAttributes: Object.fromEntries(attributes), agentTurns }, transcript);
     if (!opening) await addKnowledge(agent, ctx, deps);
-    last = await deps.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn' });
+    last = await deps.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', actions });
     if (last.unavailable) return { ...unavailableRun(base, last), contactUsage, contactModel };
     if (!opening) agentTurns++;
+    calls.push(...last.actionCalls);
     latencyMs += last.latencyMs;
     addUsage(usage, last.usage);
     const turnCost = costOf(last.model, last.usage, deps.prices);
@@ -150,7 +155,7 @@ async function simulated(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps:
   }
   if (!last) return { ...base, error: 'the simulation ended before the agent decided anything' };
 
-  const decided = { ...decidedOf(agent, last), attributes: Object.fromEntries([...attributes].filter(([k]) => !(k in c.contactAttributes))) };
+  const decided = { ...decidedOf(agent, last), attributes: Object.fromEntries([...attributes].filter(([k]) => !(k in c.contactAttributes))), calls };
   const { checks, passed } = checkRun(c.expect, decided);
   const run: CaseRun = {
     ...base,

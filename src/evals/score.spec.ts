@@ -1,6 +1,8 @@
+import type { ActionCallSummary } from '../actions/action.port.js';
 import { applyGuardrails } from '../agent/guardrails.js';
 import { parseAgents } from '../config/agents.loader.js';
 import type { CaseExpect } from './case.schema.js';
+import { NO_FIXTURE } from './fixture-actions.js';
 import { checkRun, costOf, outOfPolicy, outOfPolicyCount, priceOf } from './score.js';
 import type { Decided } from './types.js';
 import { proposal } from '../../test/support/decisions.js';
@@ -68,6 +70,52 @@ describe(checkRun.name, () => {
       checks: { action: true, topics: true, attributes: { order_number: true }, missingIncludes: [], presentExcludes: [] },
       passed: true,
     });
+  });
+});
+
+describe(`${checkRun.name}: action calls`, () => {
+  const call = (name: string, args: Record<string, unknown> | null, status: ActionCallSummary['status'], error: string | null = null): ActionCallSummary => ({
+    id: 'act-1',
+    name,
+    args,
+    status,
+    httpStatus: status === 'ok' ? 200 : null,
+    result: status === 'ok' ? { status: 'shipped' } : null,
+    error,
+    latencyMs: 0,
+    line: '',
+  });
+  const withCalls = (...calls: ActionCallSummary[]) => decided({ calls });
+
+  it('compares the actions called and made with expect.calls, as a set', () => {
+    const calls = (expected: string[], ...made: ActionCallSummary[]) => checkRun({ action: 'reply', calls: expected }, withCalls(...made)).checks.calls;
+    expect(calls(['order_status'], call('order_status', { order_number: 'A-1' }, 'ok'), call('order_status', { order_number: 'A-2' }, 'http_error', 'HTTP 404'))).toBe(true);
+    expect(calls(['order_status'])).toBe(false);
+    expect(calls([], call('order_status', { order_number: 'A-1' }, 'ok'))).toBe(false);
+    expect(calls([])).toBe(true);
+    expect(calls(['order_status', 'track'], call('order_status', { order_number: 'A-1' }, 'ok'))).toBe(false);
+  });
+
+  it('does not count a call the bridge refused as made', () => {
+    const refused = call('order_status', { order_number: 'A-99999' }, 'refused', 'order_number "A-99999" is not a value the contact gave');
+    expect(checkRun({ action: 'reply', calls: [] }, withCalls(refused))).toEqual({ checks: { action: true, calls: true }, passed: true });
+    expect(checkRun({ action: 'reply', calls: ['order_status'] }, withCalls(refused)).passed).toBe(false);
+  });
+
+  it('checks expect.callArgs against the arguments of the calls made', () => {
+    const sut = checkRun(
+      { action: 'reply', callArgs: { order_status: { order_number: 'A-12345' }, track: { id: 1 } } },
+      withCalls(call('order_status', { order_number: 'A-00000' }, 'refused', 'no'), call('order_status', { order_number: 'A-12345' }, 'ok'), call('track', { id: 2 }, 'ok')),
+    );
+    expect(sut.checks.callArgs).toEqual({ order_status: true, track: false });
+    expect(sut.passed).toBe(false);
+  });
+
+  it('fails a run with a call its case had no fixture for, whatever else it expects, and names the call', () => {
+    const sut = checkRun({ action: 'reply' }, withCalls(call('order_status', { order_number: 'A-12345' }, 'skipped', NO_FIXTURE)));
+    expect(sut).toEqual({ checks: { action: true, unfixtured: ['order_status(order_number=A-12345)'] }, passed: false });
+    // A call answered with an error from its fixture is the case's answer, not a missing one.
+    expect(checkRun({ action: 'reply' }, withCalls(call('order_status', { order_number: 'A-12345' }, 'timeout', 'no answer within 3000 ms'))).passed).toBe(true);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { LlmDecision } from '../agent/decision.js';
 import { acceptedActions, type CaseExpect } from './case.schema.js';
+import { argsInclude, callText, madeCall, unfixturedCall } from './fixture-actions.js';
 import type { Checks, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
 
 /** Case-insensitive, with runs of whitespace (a line break the model added, a double space) counted as one space. */
@@ -29,6 +30,22 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
   if (expect.grounded === false) checks.grounded = decided.action === 'handover' && cited.size === 0;
   if (expect.grounded === true) checks.grounded = cited.size > 0;
 
+  // A call counts as made when the bridge's checks let it through (answered from a fixture, or not).
+  const calls = decided.calls ?? [];
+  const made = calls.filter(madeCall);
+  if (expect.calls) {
+    const names = new Set(made.map((c) => c.name));
+    checks.calls = names.size === new Set(expect.calls).size && expect.calls.every((name) => names.has(name));
+  }
+  if (expect.callArgs) {
+    checks.callArgs = Object.fromEntries(
+      Object.entries(expect.callArgs).map(([name, args]) => [name, made.some((c) => c.name === name && argsInclude(c.args ?? {}, args))]),
+    );
+  }
+  // Not the agent's fault, but not a pass either: the case never said what the call returns.
+  const unfixtured = calls.filter(unfixturedCall);
+  if (unfixtured.length) checks.unfixtured = unfixtured.map(callText);
+
   const message = normalize(decided.message);
   if (expect.messageIncludes) checks.missingIncludes = expect.messageIncludes.filter((s) => !message.includes(normalize(s)));
   if (expect.messageExcludes) checks.presentExcludes = expect.messageExcludes.filter((s) => message.includes(normalize(s)));
@@ -40,7 +57,10 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
     !checks.missingIncludes?.length &&
     !checks.presentExcludes?.length &&
     !checks.missingSources?.length &&
-    checks.grounded !== false;
+    checks.grounded !== false &&
+    checks.calls !== false &&
+    Object.values(checks.callArgs ?? {}).every(Boolean) &&
+    !checks.unfixtured?.length;
   return { checks, passed };
 }
 

@@ -9,6 +9,7 @@ import { ConfigError } from '../config/config.error.js';
 import { caseContext, caseTranscript } from './case-context.js';
 import { loadCaseFiles, type LoadedCase, type LoadedCaseFile } from './case.loader.js';
 import { acceptedActions } from './case.schema.js';
+import { caseActionProblems } from './fixture-actions.js';
 
 const LANGUAGES = ['en', 'fr', 'es', 'de'] as const;
 const MIN_CASES = 120;
@@ -31,6 +32,7 @@ const CATEGORIES: Record<string, string[]> = {
     'bursts',
     'multi-turn',
     'knowledge',
+    'actions',
   ],
   'acme-helper': ['opening', 'collecting', 'hand-back', 'refusal', 'off-task'],
 };
@@ -195,13 +197,32 @@ describe('the shipped eval cases (evals/)', () => {
   });
 
   // A source that names no article could never be cited: the case would fail in every run.
-  it(`cite only articles that exist: every expect.sources entry is a ${KB_DIR}/<name>.md file`, () => {
+  it(`cite only articles that exist and actions their agent has: every expect.sources entry is a ${KB_DIR}/<name>.md file or action:<name>`, () => {
     const articles = new Set(readdirSync(KB_DIR).filter((f) => f.endsWith('.md')).map((f) => basename(f, '.md')));
     const problems = cases.flatMap((c) =>
       (c.expect.sources ?? [])
-        .filter((name) => !articles.has(name))
-        .map((name) => `${where(c)}: source "${name}" is not an article of ${KB_DIR} (${[...articles].sort().join(', ')})`),
+        .filter((name) => {
+          const action = /^action:(.+)$/.exec(name)?.[1];
+          return action === undefined ? !articles.has(name) : !agents.get(c.agentId)?.actions.some((a) => a.name === action);
+        })
+        .map((name) => `${where(c)}: source "${name}" is not an article of ${KB_DIR} (${[...articles].sort().join(', ')}) nor an action of ${c.agentId}`),
     );
+    expect(problems).toEqual([]);
+  });
+
+  // What `npm run eval` checks against the agents file before the first LLM call, here for the shipped set.
+  it('name only actions their agent offers, in fixtures, expect.calls and expect.callArgs, with arguments those actions take', () => {
+    const problems = cases.flatMap((c) => (agents.has(c.agentId) ? caseActionProblems(c, agents.get(c.agentId)!) : []));
+    expect(problems).toEqual([]);
+  });
+
+  // A call without a fixture fails its run: a case that expects one must say what it returns.
+  it('give every call a case expects, and every cited call, a fixture', () => {
+    const problems = cases.flatMap((c) => {
+      const cited = (c.expect.sources ?? []).flatMap((s) => /^action:(.+)$/.exec(s)?.[1] ?? []);
+      const wanted = [...new Set([...(c.expect.calls ?? []), ...Object.keys(c.expect.callArgs ?? {}), ...cited])];
+      return wanted.filter((name) => !Object.hasOwn(c.actions ?? {}, name)).map((name) => `${where(c)}: expects a call of ${name} but has no actions.${name} fixture`);
+    });
     expect(problems).toEqual([]);
   });
 

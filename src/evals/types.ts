@@ -1,3 +1,4 @@
+import type { ActionCallStatus, ActionCallSummary } from '../actions/action.port.js';
 import type { LlmUsage } from '../llm/llm.client.js';
 import type { LlmDecision } from '../agent/decision.js';
 import type { ModelPrice } from '../config/agents.schema.js';
@@ -16,8 +17,10 @@ export interface Decided {
   confidence: number;
   reason: string;
   handoverNote: string;
-  /** The articles the decision cited (by name: file name without extension, or a page URL's last part). */
+  /** The articles the decision cited (by name: file name without extension, or a page URL's last part); a cited call as `action:<name>`. */
   sources?: string[];
+  /** The action calls the model asked for, in order, with what came of each (refused ones included). */
+  calls?: ActionCallSummary[];
 }
 
 /** What the LLM proposed that the agent's allow-lists refused, and every guardrail that fired. */
@@ -41,6 +44,12 @@ export interface Checks {
   missingSources?: string[];
   /** `expect.grounded`: false asks for a handover citing nothing; true for at least one citation. */
   grounded?: boolean;
+  /** `expect.calls`: the actions called and made were exactly that set. */
+  calls?: boolean;
+  /** Per `expect.callArgs` action: a call of it was made with those arguments. */
+  callArgs?: Record<string, boolean>;
+  /** Calls the case had no fixture for (`order_status(order_number=A-12345)`): the case needs one. */
+  unfixtured?: string[];
 }
 
 export type JudgeVerdict =
@@ -93,6 +102,17 @@ export interface ActionStats {
   support: number;
 }
 
+/** One action's calls over the decided runs of a report. */
+export interface ActionCallStats {
+  /** Calls the model asked for, and what came of them (`refused`: the bridge's checks; `skipped`: no fixture). */
+  asked: number;
+  byStatus: Partial<Record<ActionCallStatus, number>>;
+  /** Over the runs whose case lists expect.calls: expected and made, expected and not made, made and not expected. */
+  expectedMade: number;
+  expectedNotMade: number;
+  madeNotExpected: number;
+}
+
 /** Aggregates over every run of a report. A rate is null when nothing was there to count. */
 export interface Metrics {
   runs: number;
@@ -111,6 +131,12 @@ export interface Metrics {
   /** Of the runs whose only acceptable action is handover, the share that handed over. */
   handoverRecall: number | null;
   topicAccuracy: number | null;
+  /** Of the runs whose case lists expect.calls, the share whose calls made were exactly that set. */
+  callAccuracy: number | null;
+  /** Per action asked for or expected, by name. */
+  actionCalls: Record<string, ActionCallStats>;
+  /** Calls answered "no fixture in this case", and the runs with one: case files to complete. */
+  unfixturedCalls: { calls: number; runs: number };
   attributes: Record<string, { precision: number | null; recall: number | null; tp: number; fp: number; fn: number }>;
   messageChecks: { passed: number; total: number };
   outOfPolicy: { total: number; topics: number; attributes: number; guardrails: number; runsWithAny: number };
