@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { offeredActions } from '../src/actions/action.port.js';
+import { offeredActions, type ActionCallSummary } from '../src/actions/action.port.js';
 import { callLine, directActionPort, type DirectCall } from '../src/actions/direct.port.js';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
 import type { ConversationContext, TranscriptEntry } from '../src/agent/decision.js';
@@ -14,6 +14,8 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { contactMessage } from '../src/conversation/decision-body.js';
 import { appendCase } from '../src/evals/case-writer.js';
+import { callText, madeCall } from '../src/evals/fixture-actions.js';
+import { recordedFixtures } from '../src/evals/replay-report.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService, type Retrieval } from '../src/knowledge/knowledge.service.js';
 import { retrievalQuery } from '../src/knowledge/retrieval.js';
@@ -83,7 +85,9 @@ let summary: string | null = null;
 let turns = 0;
 const attributes = new Map<string, string>();
 /** The state the last turn was decided in, and what it decided: what `/save` turns into an eval case. */
-let lastTurn: { transcript: TranscriptEntry[]; attributes: Record<string, string>; summary: string | null; turns: number; decision: import('../src/agent/decision.js').Decision } | undefined;
+let lastTurn:
+  | { transcript: TranscriptEntry[]; attributes: Record<string, string>; summary: string | null; turns: number; decision: import('../src/agent/decision.js').Decision; calls: ActionCallSummary[] }
+  | undefined;
 
 console.log(`Chatting with "${agent.name}" (${agent.id}, ${agent.mode}) from ${file}`);
 console.log(`LLM: ${scripted ? 'scripted (no API key needed)' : `${llm.label}, model ${agent.llm.model}`}`);
@@ -124,7 +128,7 @@ async function turn(text: string | null): Promise<void> {
   turnCalls = [];
   const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn', actions });
   const d = outcome.decision;
-  lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d };
+  lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d, calls: outcome.actionCalls };
   transcript = transcript.map((e) => ({ ...e, pending: false }));
   if (text !== null) turns++;
   const shown = contactMessage(agent, d);
@@ -171,13 +175,17 @@ let closeKnowledge: () => Promise<void> = async () => undefined;
 
 /**
  * `/save <id>`: the last turn as an eval case in evals/<agent>/playground.yaml, with what the agent
- * decided as the expectation; edit the expectation there if the agent got it wrong.
+ * decided as the expectation; edit the expectation there if the agent got it wrong. The calls the
+ * turn made become the case's fixtures, with what they returned (as replay's --export-cases writes
+ * them), so the case is answered with the same data.
  */
 function save(id: string): void {
   if (!lastTurn) return void console.log('(nothing to save yet: no turn was decided)\n');
   if (!id) return void console.log('(usage: /save <case-id>, like /save refund-over-limit)\n');
   const path = `evals/${agent.id}/playground.yaml`;
   const d = lastTurn.decision;
+  const made = lastTurn.calls.filter(madeCall);
+  const fixtures = recordedFixtures(made);
   try {
     appendCase(
       path,
@@ -191,10 +199,19 @@ function save(id: string): void {
         // Only when the count differs from the agent messages shown (a summary folded some away).
         ...(lastTurn.turns !== lastTurn.transcript.filter((e) => e.direction === 'outbound').length ? { agentTurns: lastTurn.turns } : {}),
         transcript: lastTurn.transcript.map((e) => (e.direction === 'inbound' ? { contact: e.text ?? '' } : { agent: e.text ?? '' })),
-        expect: { action: d.action, topics: d.topics, attributes: d.contactAttributes },
+        ...(fixtures ? { actions: fixtures } : {}),
+        expect: {
+          action: d.action,
+          topics: d.topics,
+          attributes: d.contactAttributes,
+          ...(made.length ? { calls: [...new Set(made.map((c) => c.name))] } : {}),
+        },
       },
       '# Cases saved from npm run chat with /save: the expectation is what the agent decided then.\n# Correct it where the agent was wrong; npm run eval -- --agent <id> runs this file with the rest.',
     );
+    // A side-effect call is never made here: nothing says what it returns until someone writes it.
+    const unanswered = [...new Set(made.filter((c) => c.status === 'skipped').map(callText))];
+    if (unanswered.length) console.log(`(${unanswered.join(', ')} returned nothing here: give the case a fixture for it in actions:, or its run fails)`);
     console.log(`(saved as case "${id}" in ${path}; npm run eval -- --agent ${agent.id} runs it)\n`);
   } catch (err) {
     console.log(`(not saved: ${err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message})\n`);

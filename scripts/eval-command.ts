@@ -9,7 +9,7 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { caseKind, caseTranscript } from '../src/evals/case-context.js';
 import { loadCaseFiles, type LoadedCaseFile } from '../src/evals/case.loader.js';
-import { caseActionProblems } from '../src/evals/fixture-actions.js';
+import { caseFileActionProblems } from '../src/evals/fixture-actions.js';
 import { compareReports, readReport, type Comparison } from '../src/evals/compare.js';
 import { Judge } from '../src/evals/judge.js';
 import { checkThresholds, computeByAgent, computeByTag, computeMetrics } from '../src/evals/metrics.js';
@@ -96,14 +96,16 @@ export async function evalCommand(argv: string[], env: NodeJS.ProcessEnv = proce
   const problems = files.filter((f) => !agents.has(f.agent)).map((f) => `${f.file}: agent "${f.agent}" is not in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
   if (wanted) for (const id of wanted) if (!agents.has(id)) problems.push(`no agent "${id}" in ${shownPath(agentsFile)} (it has: ${[...agents.keys()].join(', ')})`);
   // A case its agent cannot take (an Inception case with nothing from the contact) is found now, not after paying.
-  for (const c of files.flatMap((f) => f.cases)) {
-    const agent = agents.get(c.agentId);
+  for (const f of files) {
+    const agent = agents.get(f.agent);
     if (!agent) continue;
     // A fixture or an expected call of an action the agent does not offer could never be used or met.
-    problems.push(...caseActionProblems(c, agent));
-    if (c.simulate) continue;
-    const kind = caseKind(agent, caseTranscript(c.transcript));
-    if (typeof kind !== 'string') problems.push(`${c.file}:${c.line}: case "${c.id}": ${kind.error}`);
+    problems.push(...caseFileActionProblems(f, agent));
+    for (const c of f.cases) {
+      if (c.simulate) continue;
+      const kind = caseKind(agent, caseTranscript(c.transcript));
+      if (typeof kind !== 'string') problems.push(`${c.file}:${c.line}: case "${c.id}": ${kind.error}`);
+    }
   }
   if (problems.length) {
     io.err(problems.join('\n'));

@@ -50,7 +50,7 @@ function answerFromLookup(order: string, lookup: ToolResult, topics: string[]): 
     const when = typeof eta !== 'string' ? '' : /deliver/i.test(status) ? `, ${eta}` : `, arriving ${eta}`;
     return {
       action: 'reply',
-      message: `Your order ${order} is ${status}${typeof carrier === 'string' ? ` with ${carrier}` : ''}${when}. Anything else I can help with?`,
+      message: `Your order ${order} is ${status}${typeof carrier === 'string' && carrier ? ` with ${carrier}` : ''}${when}. Anything else I can help with?`,
       topics,
       contactAttributes: attribute,
       sources: [lookup.id],

@@ -98,6 +98,34 @@ describe('npm run chat (the prompt playground)', () => {
         expect: { action: 'reply', topics: ['Shipping'], attributes: { order_number: 'A-12345' } },
       }),
     ]);
+    // The lookup was refused here (no token), so nothing says what it returns: no fixture, no call expected.
+    expect(file.cases[0].actions).toBeUndefined();
+  });
+
+  it('/save keeps the lookups the turn made as the case\'s fixtures and expected calls, so the case replays the same data', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iva-chat-save-calls-'));
+    const agentsFile = join(dir, 'agents.yaml');
+    writeFileSync(agentsFile, readFileSync('agents.example.yaml', 'utf8').replace('https://shop.acme.example', shop.url));
+    const { child, out, exited } = startChat(agentsFile, { cwd: dir, env: { SHOP_API_TOKEN: SHOP_TOKEN } });
+    await waitFor('the banner', () => out().includes('Type as the contact'));
+    child.stdin.write('Where is my order A-12345?\n');
+    await waitFor('the first decision', () => out().includes('cites:'));
+    child.stdin.write('/save order-in-transit\n');
+    await waitFor('saved', () => out().includes('saved as case "order-in-transit"'));
+    const before = out().length;
+    child.stdin.write('Hm, and A-99999?\n');
+    await waitFor('the second decision', () => out().slice(before).includes('reason:'));
+    child.stdin.write('/save order-not-found\n');
+    await waitFor('saved', () => out().includes('saved as case "order-not-found"'));
+    child.stdin.write('/quit\n');
+    expect(await exited).toBe(0);
+
+    const [found, missing] = loadCaseFile(join(dir, 'evals', 'acme-triage', 'playground.yaml')).cases;
+    // The fields the model saw, as the shop's body again; only for the arguments the call had.
+    expect(found.actions).toEqual({ order_status: [{ when: { order_number: 'A-12345' }, result: { status: 'in transit', carrier: 'DHL', eta: 'Thursday' } }] });
+    expect(found.expect).toMatchObject({ action: 'reply', calls: ['order_status'] });
+    expect(missing.actions).toEqual({ order_status: [{ when: { order_number: 'A-99999' }, error: 'HTTP 404 (order not found)', httpStatus: 404 }] });
+    expect(missing.expect).toMatchObject({ calls: ['order_status'] });
   });
 
   it('--demo chats with the demo\'s agents and a fake shop it starts: a lookup answered, a missing order said so', async () => {

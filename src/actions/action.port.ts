@@ -56,6 +56,17 @@ export function offeredActions(agent: Pick<AgentConfig, 'actions' | 'allowSideEf
   return agent.actions.filter((a) => !a.sideEffects || agent.allowSideEffects);
 }
 
+/**
+ * What a port reports for the outcome of a call it made, or stands in for (an eval's fixture, a
+ * replayed record): a side-effect request that timed out may well have been carried out, so the
+ * contact must not be told it failed, nor the model invited to try again. It is `unknown`, and a
+ * person checks (the guardrail hands over).
+ */
+export function reportedOutcome(action: Pick<ActionConfig, 'sideEffects'>, outcome: ActionCallOutcome): ActionCallOutcome {
+  if (!action.sideEffects || outcome.status !== 'timeout') return outcome;
+  return { ...outcome, status: 'unknown', error: `${outcome.error}; it may have been carried out` };
+}
+
 /** A port for callers that may not call anything: every call is refused as `skipped`, with the reason. */
 export function noCallsPort(reason: string): ActionPort {
   return { call: async () => ({ status: 'skipped', httpStatus: null, result: null, error: reason, latencyMs: 0, resultBytes: 0 }) };

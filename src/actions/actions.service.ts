@@ -6,7 +6,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { performCall, type CallOutcome } from './action-http.js';
 import { prepareCall } from './action-request.js';
 import { ActionCallRepository, type ActionCallRow } from './action-calls.repository.js';
-import type { ActionCallOutcome, ActionCallRequest, ActionPort } from './action.port.js';
+import { reportedOutcome, type ActionCallOutcome, type ActionCallRequest, type ActionPort } from './action.port.js';
 
 /** Which turn a port serves: its calls are recorded under it, and a side-effect call's key derives from it. */
 export interface TurnRef {
@@ -75,10 +75,8 @@ export class ActionsService {
     this.count(agent, action.name, outcome.status);
     this.metrics.actionLatency.observe({ agent: agent.id, action: action.name }, outcome.latencyMs / 1000);
     this.logger.log({ ...log, status: outcome.status, httpStatus: outcome.httpStatus, latencyMs: outcome.latencyMs, resultBytes: outcome.resultBytes, msg: 'action call made' });
-    // A side-effect request that timed out may well have been carried out: the contact must not be
-    // told it failed, nor the model invited to try again. A person checks (the guardrail hands over).
-    if (action.sideEffects && outcome.status === 'timeout') return { outcome: { ...outcome, status: 'unknown', error: `${outcome.error}; it may have been carried out` }, id };
-    return { outcome, id };
+    // Recorded as it ended (a timeout stays a timeout in action_calls); reported as the rule says.
+    return { outcome: reportedOutcome(action, outcome), id };
   }
 
   private count(agent: AgentConfig, action: string, result: string): void {

@@ -13,11 +13,15 @@ export interface LoadedCase extends EvalCase {
   language?: string;
   /** Lines of the fields checked against the agents file (`actions.order_status`, `expect.calls`…), for their problems. */
   fieldLines?: Record<string, number>;
+  /** The actions `actions` answers from the file's fixtures, the case having none of its own: their problems are the file's. */
+  fileFixtures?: string[];
 }
 
 export interface LoadedCaseFile extends CaseFile {
   file: string;
   cases: LoadedCase[];
+  /** Lines of the file's own fixtures (`actions.order_status`), for their problems. */
+  fieldLines?: Record<string, number>;
 }
 
 /** Reads and validates one case file; every problem names the file, the line, the case and the field. */
@@ -40,8 +44,10 @@ export function parseCaseFile(source: string, name: string): LoadedCaseFile {
   return {
     ...file,
     file: name,
+    fieldLines: Object.fromEntries(Object.keys(file.actions ?? {}).map((action) => [`actions.${action}`, lineOf(src, ['actions', action])])),
     cases: file.cases.map((c, i) => ({
       ...c,
+      ...withFileFixtures(c, file),
       language: c.language ?? file.language,
       file: name,
       line: lineOf(src, ['cases', i]),
@@ -49,6 +55,13 @@ export function parseCaseFile(source: string, name: string): LoadedCaseFile {
       fieldLines: actionFieldLines(src, i, c),
     })),
   };
+}
+
+/** The file's fixtures under the case's own: per action, a case that declares any answers with its own only. */
+function withFileFixtures(c: EvalCase, file: CaseFile): Pick<LoadedCase, 'actions' | 'fileFixtures'> {
+  const inherited = Object.keys(file.actions ?? {}).filter((action) => !Object.hasOwn(c.actions ?? {}, action));
+  if (!inherited.length) return {};
+  return { actions: { ...Object.fromEntries(inherited.map((action) => [action, file.actions![action]])), ...c.actions }, fileFixtures: inherited };
 }
 
 /** Where the action names of a case are written: each fixture, `expect.calls` and each `expect.callArgs` entry. */

@@ -106,7 +106,7 @@ export const CaseSchema = z
     /** Turns the agent already took in this session; by default, the number of agent messages. */
     agentTurns: z.number().int().min(0).optional(),
     transcript: z.array(EntrySchema).default([]),
-    /** What the agent's actions answer in this case (see FixtureSchema); a call with none is reported. */
+    /** What the agent's actions answer in this case (see FixtureSchema); a call with none is reported. Per action, over the file's. */
     actions: FixturesSchema.optional(),
     expect: ExpectSchema,
     /** An LLM plays the contact for several turns; `expect` then checks the final state. */
@@ -146,6 +146,8 @@ export const CaseFileSchema = z
     language: text().optional(),
     description: text().optional(),
     thresholds: ThresholdsSchema.default({}),
+    /** What the agent's actions answer in every case of the file that declares no fixture of its own for that action. */
+    actions: FixturesSchema.optional(),
     cases: z.array(CaseSchema).min(1, 'lists no case'),
   })
   .strict()

@@ -4,7 +4,7 @@ import { parseAgents } from '../config/agents.loader.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { parseCaseFile } from './case.loader.js';
 import type { CaseFixtures } from './case.schema.js';
-import { NO_FIXTURE, argsInclude, canonicalJson, caseActionProblems, fixturePort } from './fixture-actions.js';
+import { NO_FIXTURE, argsInclude, canonicalJson, caseActionProblems, caseFileActionProblems, fixturePort } from './fixture-actions.js';
 
 const orderStatus = (o: { fields?: string[]; maxBytes?: number; sideEffects?: boolean } = {}): ActionConfig =>
   ActionSchema.parse({
@@ -132,6 +132,63 @@ describe('case fixtures (case.schema.ts)', () => {
   });
 });
 
+describe("a case file's own fixtures (actions: at the top)", () => {
+  const yaml = `agent: acme
+actions:
+  order_status:
+    - { when: { order_number: A-12345 }, result: { status: in transit, carrier: DHL } }
+    - { result: { status: processing } }
+cases:
+  - id: inherits
+    transcript: [{ contact: "where is A-12345?" }]
+    expect: { action: reply }
+  - id: own
+    transcript: [{ contact: "where is A-12345?" }]
+    actions:
+      order_status: { when: { order_number: A-54321 }, result: { status: delivered } }
+    expect: { action: reply }
+`;
+  const status = async (actions: CaseFixtures | undefined, n: string) => {
+    const o = await fixturePort(actions).call(agent, request(orderStatus(), { order_number: n }));
+    return o.status === 'ok' ? o.result!.status : `${o.status}: ${o.error}`;
+  };
+
+  it('answer every case that declares no fixture of its own for the action', async () => {
+    const [inherits] = parseCaseFile(yaml, 'cases.yaml').cases;
+    expect(inherits.fileFixtures).toEqual(['order_status']);
+    expect(await status(inherits.actions, 'A-12345')).toBe('in transit');
+    expect(await status(inherits.actions, 'A-99999')).toBe('processing');
+  });
+
+  it("give way, whole, to a case's own fixture of the action: the file's entries are not tried after it", async () => {
+    const [, own] = parseCaseFile(yaml, 'cases.yaml').cases;
+    expect(own.fileFixtures).toBeUndefined();
+    expect(await status(own.actions, 'A-54321')).toBe('delivered');
+    expect(await status(own.actions, 'A-12345')).toBe(`skipped: ${NO_FIXTURE} for these arguments`);
+  });
+
+  it("stand beside a case's fixtures of other actions", () => {
+    const file = parseCaseFile(
+      `agent: acme
+actions: { order_status: { result: { status: shipped } } }
+cases:
+  - id: both
+    transcript: [{ contact: hi }]
+    actions: { returns_status: { error: "HTTP 404" } }
+    expect: { action: reply }
+`,
+      'cases.yaml',
+    );
+    expect(Object.keys(file.cases[0].actions!).sort()).toEqual(['order_status', 'returns_status']);
+    expect(file.cases[0].fileFixtures).toEqual(['order_status']);
+  });
+
+  it('are validated like a case\'s, naming the file, the line and the field', () => {
+    const bad = yaml.replace('- { result: { status: processing } }', '- { when: { order_number: A-1 } }');
+    expect(() => parseCaseFile(bad, 'cases.yaml')).toThrow(expect.objectContaining({ problems: ['cases.yaml:5: field actions.order_status.1: needs a result, an error or a status'] }));
+  });
+});
+
 describe(caseActionProblems.name, () => {
   const [acme] = parseAgents(
     `
@@ -193,6 +250,61 @@ cases:
       'cases.yaml:11: case "bad" field expect.calls: agent "acme" has no action "refund" (it has: order_status)',
       'cases.yaml:12: case "bad" field expect.callArgs.order_status: number is not a parameter of order_status (it takes: order_number)',
     ]);
+  });
+});
+
+describe(caseFileActionProblems.name, () => {
+  const [acme] = parseAgents(
+    `
+agents:
+  - id: acme
+    name: Acme
+    mode: inception
+    secretEnv: S
+    llm: { model: m }
+    prompt: p
+    actions:
+      - name: order_status
+        description: Look up one order.
+        parameters: { type: object, properties: { order_number: { type: string } } }
+        request: { url: "https://shop.example/api/orders/{order_number}" }
+        response: { fields: [status] }
+`,
+    { S: '00' },
+  );
+
+  it("names a problem of the file's fixtures once, at its line, and a case's own at the case's", () => {
+    const yaml = `agent: acme
+actions:
+  order_statuz: { result: { status: shipped } }
+  order_status: [{ when: { order: A-12345 }, result: { status: shipped } }]
+cases:
+  - id: one
+    transcript: [{ contact: "where is A-12345?" }]
+    expect: { action: reply }
+  - id: two
+    transcript: [{ contact: "where is A-12345?" }]
+    actions:
+      order_status: { when: { number: A-12345 }, result: { status: shipped } }
+    expect: { action: reply, calls: [order_statuz] }
+`;
+    expect(caseFileActionProblems(parseCaseFile(yaml, 'cases.yaml'), acme)).toEqual([
+      'cases.yaml:3: field actions.order_statuz: agent "acme" has no action "order_statuz" (it has: order_status)',
+      'cases.yaml:4: field actions.order_status: when.order is not a parameter of order_status (it takes: order_number)',
+      'cases.yaml:12: case "two" field actions.order_status: when.number is not a parameter of order_status (it takes: order_number)',
+      'cases.yaml:13: case "two" field expect.calls: agent "acme" has no action "order_statuz" (it has: order_status)',
+    ]);
+  });
+
+  it('finds nothing wrong with a file whose fixtures are for actions the agent offers', () => {
+    const yaml = `agent: acme
+actions: { order_status: [{ when: { order_number: A-12345 }, result: { status: shipped } }, { error: "HTTP 404" }] }
+cases:
+  - id: one
+    transcript: [{ contact: "where is A-12345?" }]
+    expect: { action: reply, calls: [order_status], callArgs: { order_status: { order_number: A-12345 } } }
+`;
+    expect(caseFileActionProblems(parseCaseFile(yaml, 'cases.yaml'), acme)).toEqual([]);
   });
 });
 

@@ -1,8 +1,8 @@
 import { pickFields } from '../actions/action-http.js';
-import { offeredActions, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { offeredActions, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import type { ActionConfig } from '../actions/action.schema.js';
 import type { AgentConfig } from '../config/agents.schema.js';
-import type { LoadedCase } from './case.loader.js';
+import type { LoadedCase, LoadedCaseFile } from './case.loader.js';
 import type { ActionFixture, CaseFixtures } from './case.schema.js';
 
 /** What the model reads for a call its case gave no answer for; the run then fails on it (see score.ts). */
@@ -22,7 +22,7 @@ export function fixturePort(fixtures: CaseFixtures = {}): ActionPort {
       if (!entries) return blank('skipped', NO_FIXTURE);
       const entry = entries.find((f) => !f.when || argsInclude(request.args ?? {}, f.when));
       if (!entry) return blank('skipped', `${NO_FIXTURE} for these arguments`);
-      return asLivePortReports(request.action, fixtureOutcome(request.action, entry));
+      return reportedOutcome(request.action, fixtureOutcome(request.action, entry));
     },
   };
 }
@@ -59,15 +59,6 @@ function defaultError(status: ActionCallStatus, action: ActionConfig, httpStatus
     default:
       return 'the outcome is unknown';
   }
-}
-
-/**
- * What the live port reports for an outcome (actions.service.ts): a side-effect call that timed
- * out may have been carried out, so it is `unknown`, never a failure the model may retry.
- */
-export function asLivePortReports(action: ActionConfig, outcome: ActionCallOutcome): ActionCallOutcome {
-  if (!action.sideEffects || outcome.status !== 'timeout') return outcome;
-  return { ...outcome, status: 'unknown', error: `${outcome.error}; it may have been carried out` };
 }
 
 /** A call the bridge made (or, offline, would have made): every one the engine did not refuse. */
@@ -112,43 +103,57 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * What a case says about actions that its agent does not have: a fixture, an expected call or a
- * `when` naming an action the agent does not offer, or an argument the action does not take. Each
- * problem names the file, the line, the case and the field, like the loader's.
+ * What a case file says about actions that its agent does not have: a fixture (the file's own or a
+ * case's), an expected call or a `when` naming an action the agent does not offer, or an argument
+ * the action does not take. Each problem names the file, the line and the field (and the case),
+ * like the loader's; a fixture of the file is named once, not in every case that uses it.
  */
+export function caseFileActionProblems(file: LoadedCaseFile, agent: AgentConfig): string[] {
+  const check = actionChecks(agent);
+  const problems = Object.entries(file.actions ?? {}).flatMap(([name, entries]) =>
+    check.fixtures(name, entries).map((problem) => `${file.file}:${file.fieldLines?.[`actions.${name}`] ?? 1}: field actions.${name}: ${problem}`),
+  );
+  return [...problems, ...file.cases.flatMap((c) => caseActionProblems(c, agent))];
+}
+
+/** The problems of one case (see caseFileActionProblems), less those of the fixtures it takes from its file. */
 export function caseActionProblems(c: LoadedCase, agent: AgentConfig): string[] {
+  const check = actionChecks(agent);
+  const at = (field: string, problems: string[]) => problems.map((problem) => `${c.file}:${c.fieldLines?.[field] ?? c.line}: case "${c.id}" field ${field}: ${problem}`);
+  return [
+    ...Object.entries(c.actions ?? {})
+      .filter(([name]) => !c.fileFixtures?.includes(name))
+      .flatMap(([name, entries]) => at(`actions.${name}`, check.fixtures(name, entries))),
+    ...(c.expect.calls ?? []).flatMap((name) => at('expect.calls', check.offered(name))),
+    ...Object.entries(c.expect.callArgs ?? {}).flatMap(([name, args]) => at(`expect.callArgs.${name}`, check.callArgs(name, args))),
+  ];
+}
+
+/** What is wrong with naming an action, its fixtures or its arguments, for an agent; without where it is written. */
+function actionChecks(agent: AgentConfig) {
   const offered = new Map(offeredActions(agent).map((a) => [a.name, a]));
   const has = offered.size ? `it has: ${[...offered.keys()].join(', ')}` : 'it has none';
-  const problems: string[] = [];
-  const at = (field: string, problem: string) => problems.push(`${c.file}:${c.fieldLines?.[field] ?? c.line}: case "${c.id}" field ${field}: ${problem}`);
-  const unknown = (name: string) => {
-    if (offered.has(name)) return false;
+  const offeredProblems = (name: string): string[] => {
+    if (offered.has(name)) return [];
     const declared = agent.actions.find((a) => a.name === name);
-    return declared
-      ? `action "${name}" has side effects and agent "${agent.id}" does not set allowSideEffects: it is never offered`
-      : `agent "${agent.id}" has no action "${name}" (${has})`;
+    return [
+      declared
+        ? `action "${name}" has side effects and agent "${agent.id}" does not set allowSideEffects: it is never offered`
+        : `agent "${agent.id}" has no action "${name}" (${has})`,
+    ];
   };
-  const parameters = (action: ActionConfig) => Object.keys((action.parameters as { properties?: Record<string, unknown> }).properties ?? {});
-  const checkArgs = (field: string, action: ActionConfig, args: Record<string, unknown>, what: string) => {
-    const names = parameters(action);
-    for (const key of Object.keys(args)) if (!names.includes(key)) at(field, `${what}${key} is not a parameter of ${action.name} (${names.length ? `it takes: ${names.join(', ')}` : 'it takes none'})`);
+  const argProblems = (action: ActionConfig, args: Record<string, unknown>, what: string): string[] => {
+    const names = Object.keys((action.parameters as { properties?: Record<string, unknown> }).properties ?? {});
+    return Object.keys(args)
+      .filter((key) => !names.includes(key))
+      .map((key) => `${what}${key} is not a parameter of ${action.name} (${names.length ? `it takes: ${names.join(', ')}` : 'it takes none'})`);
   };
-
-  for (const [name, entries] of Object.entries(c.actions ?? {})) {
-    const problem = unknown(name);
-    if (problem) at(`actions.${name}`, problem);
-    else for (const f of entries) checkArgs(`actions.${name}`, offered.get(name)!, f.when ?? {}, 'when.');
-  }
-  for (const name of c.expect.calls ?? []) {
-    const problem = unknown(name);
-    if (problem) at('expect.calls', problem);
-  }
-  for (const [name, args] of Object.entries(c.expect.callArgs ?? {})) {
-    const problem = unknown(name);
-    if (problem) at(`expect.callArgs.${name}`, problem);
-    else checkArgs(`expect.callArgs.${name}`, offered.get(name)!, args, '');
-  }
-  return problems;
+  return {
+    offered: offeredProblems,
+    fixtures: (name: string, entries: readonly ActionFixture[]) =>
+      offered.has(name) ? entries.flatMap((f) => argProblems(offered.get(name)!, f.when ?? {}, 'when.')) : offeredProblems(name),
+    callArgs: (name: string, args: Record<string, unknown>) => (offered.has(name) ? argProblems(offered.get(name)!, args, '') : offeredProblems(name)),
+  };
 }
 
 function blank(status: ActionCallStatus, error: string | null): ActionCallOutcome {

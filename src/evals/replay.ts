@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describeCall, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { describeCall, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import { contextFromSnapshot, guardrailInputs, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
 import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
@@ -7,7 +7,7 @@ import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js
 import type { AgentConfig } from '../config/agents.schema.js';
 import { sumUsage } from '../llm/llm.client.js';
 import type { EvalAction } from './case.schema.js';
-import { asLivePortReports, canonicalJson, madeCall } from './fixture-actions.js';
+import { canonicalJson, madeCall } from './fixture-actions.js';
 import { percentile } from './metrics.js';
 import { costOf } from './score.js';
 import type { PriceTable, Usage } from './types.js';
@@ -183,7 +183,7 @@ export function recordedPort(recorded: readonly ReplayCall[]): ActionPort {
       if (!record) return outcome('skipped', NOT_RECORDED);
       used.add(record);
       const { status, httpStatus, result, error, latencyMs } = record;
-      return asLivePortReports(request.action, { status, httpStatus, result, error, latencyMs, resultBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0 });
+      return reportedOutcome(request.action, { status, httpStatus, result, error, latencyMs, resultBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0 });
     },
   };
 }

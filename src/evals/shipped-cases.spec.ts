@@ -9,13 +9,15 @@ import { ConfigError } from '../config/config.error.js';
 import { caseContext, caseTranscript } from './case-context.js';
 import { loadCaseFiles, type LoadedCase, type LoadedCaseFile } from './case.loader.js';
 import { acceptedActions } from './case.schema.js';
-import { caseActionProblems } from './fixture-actions.js';
+import { argsInclude, caseFileActionProblems } from './fixture-actions.js';
 
 const LANGUAGES = ['en', 'fr', 'es', 'de'] as const;
 const MIN_CASES = 120;
 const MIN_PER_LANGUAGE = 20;
 /** Fewer handover-only cases than this, and a handoverRecall threshold is all or nothing. */
 const MIN_FOR_HANDOVER_RECALL = 3;
+/** The example agents' order lookup (agents.example.yaml), for a number like A-12345. */
+const ORDER_LOOKUP = 'order_status';
 /** The knowledge base of the example agents: `expect.sources` names one of its articles (file name without .md). */
 const KB_DIR = 'kb/acme';
 
@@ -211,8 +213,8 @@ describe('the shipped eval cases (evals/)', () => {
   });
 
   // What `npm run eval` checks against the agents file before the first LLM call, here for the shipped set.
-  it('name only actions their agent offers, in fixtures, expect.calls and expect.callArgs, with arguments those actions take', () => {
-    const problems = cases.flatMap((c) => (agents.has(c.agentId) ? caseActionProblems(c, agents.get(c.agentId)!) : []));
+  it("name only actions their agent offers, in the file's and the cases' fixtures, expect.calls and expect.callArgs, with arguments those actions take", () => {
+    const problems = files.flatMap((f) => (agents.has(f.agent) ? caseFileActionProblems(f, agents.get(f.agent)!) : []));
     expect(problems).toEqual([]);
   });
 
@@ -222,6 +224,21 @@ describe('the shipped eval cases (evals/)', () => {
       const cited = (c.expect.sources ?? []).flatMap((s) => /^action:(.+)$/.exec(s)?.[1] ?? []);
       const wanted = [...new Set([...(c.expect.calls ?? []), ...Object.keys(c.expect.callArgs ?? {}), ...cited])];
       return wanted.filter((name) => !Object.hasOwn(c.actions ?? {}, name)).map((name) => `${where(c)}: expects a call of ${name} but has no actions.${name} fixture`);
+    });
+    expect(problems).toEqual([]);
+  });
+
+  // The example agent looks up any order the contact names or already has: a case that says nothing
+  // of what the lookup returns fails the run of every model that makes it, whatever it then decides.
+  it('answer a lookup of every order number the contact gave, or has, with a fixture (the case\'s or its file\'s)', () => {
+    const problems = cases.flatMap((c) => {
+      if (c.simulate || !agents.get(c.agentId)?.actions.some((a) => a.name === ORDER_LOOKUP)) return [];
+      const contactText = [...c.transcript.flatMap((e) => ('contact' in e ? [e.contact] : [])), c.summary ?? '', ...Object.values(c.contactAttributes)].join('\n');
+      const numbers = new Set([...contactText.matchAll(/\bA-\d{5}\b/gi)].map((m) => m[0].toUpperCase()));
+      const answers = c.actions?.[ORDER_LOOKUP] ?? [];
+      return [...numbers]
+        .filter((n) => !answers.some((f) => !f.when || argsInclude({ order_number: n }, f.when)))
+        .map((n) => `${where(c)}: the contact names ${n}, and no ${ORDER_LOOKUP} fixture answers a lookup of it`);
     });
     expect(problems).toEqual([]);
   });
