@@ -51,6 +51,8 @@ export class ActionCallRepository {
     );
     if (rows.length) return { id: rows[0].id };
     const earlier: ActionCallRow[] = await this.dataSource.query(`SELECT * FROM action_calls WHERE idempotency_key = $1`, [c.idempotencyKey]);
+    // Gone between the two statements (its conversation deleted): nothing is known of it, so it is unknown.
+    if (!earlier[0]) return { id: '', earlier: { id: '', action: c.action, arguments: c.args, status: 'started', http_status: null, latency_ms: null, result: null, result_bytes: 0, error: null } };
     return { id: earlier[0].id, earlier: earlier[0] };
   }
 

@@ -207,7 +207,9 @@ type Redact = ((text: string) => string) & { deep: (value: unknown) => unknown }
 
 /** Replaces each secret (and its URL-encoded form) with `[redacted]`; short ones would hit ordinary words. */
 function redactor(secrets: string[]): Redact {
-  const needles = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH).flatMap((s) => [s, encodeURIComponent(s)]))].sort(
+  // The encoded form in both cases of hex (%2F and %2f): an API may echo either.
+  const encoded = (s: string) => [encodeURIComponent(s), encodeURIComponent(s).replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase())];
+  const needles = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH).flatMap((s) => [s, ...encoded(s)]))].sort(
     (a, b) => b.length - a.length,
   );
   const redact = (text: string) => needles.reduce((out, needle) => out.split(needle).join(REDACTED), text);

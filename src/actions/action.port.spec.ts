@@ -13,10 +13,20 @@ describe(reportedOutcome.name, () => {
     expect(reportedOutcome({ sideEffects: false }, timedOut)).toBe(timedOut);
   });
 
-  it('reports every other outcome of a side-effect call as it ended', () => {
-    for (const status of ['ok', 'http_error', 'failed', 'too_large', 'invalid_response', 'refused', 'skipped', 'unknown'] as const) {
-      const o = outcome({ status, error: status === 'ok' ? null : 'why' });
-      expect(reportedOutcome({ sideEffects: true }, o)).toBe(o);
+  it('reports a side-effect call that failed after it may have reached the API as unknown too', () => {
+    for (const o of [outcome({ status: 'failed', error: 'connection failed: ECONNRESET' }), outcome({ status: 'http_error', httpStatus: 502, error: 'HTTP 502' }), outcome({ status: 'http_error', httpStatus: 504, error: 'HTTP 504' })]) {
+      expect(reportedOutcome({ sideEffects: true }, o).status).toBe('unknown');
     }
+  });
+
+  it('reports every other outcome of a side-effect call as it ended', () => {
+    const others = [
+      ...(['ok', 'too_large', 'invalid_response', 'refused', 'skipped', 'unknown'] as const).map((status) => outcome({ status, error: status === 'ok' ? null : 'why' })),
+      outcome({ status: 'failed', error: 'connection failed: ECONNREFUSED' }),
+      outcome({ status: 'failed', error: 'connection failed: ENOTFOUND' }),
+      outcome({ status: 'http_error', httpStatus: 409, error: 'HTTP 409 (already cancelled)' }),
+      outcome({ status: 'http_error', httpStatus: 500, error: 'HTTP 500' }),
+    ];
+    for (const o of others) expect(reportedOutcome({ sideEffects: true }, o)).toBe(o);
   });
 });

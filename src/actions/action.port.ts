@@ -63,8 +63,19 @@ export function offeredActions(agent: Pick<AgentConfig, 'actions' | 'allowSideEf
  * person checks (the guardrail hands over).
  */
 export function reportedOutcome(action: Pick<ActionConfig, 'sideEffects'>, outcome: ActionCallOutcome): ActionCallOutcome {
-  if (!action.sideEffects || outcome.status !== 'timeout') return outcome;
-  return { ...outcome, status: 'unknown', error: `${outcome.error}; it may have been carried out` };
+  if (!action.sideEffects || !mayHaveHappened(outcome)) return outcome;
+  return { ...outcome, status: 'unknown', error: `${outcome.error ?? outcome.status}; it may have been carried out` };
+}
+
+/**
+ * Whether a failed request may still have reached the API and been carried out: everything but a
+ * failure to connect at all (refused, no such host) and a clear answer. A 502 or 504 is a gateway
+ * that lost the answer, not the API saying no.
+ */
+function mayHaveHappened(o: ActionCallOutcome): boolean {
+  if (o.status === 'timeout') return true;
+  if (o.status === 'failed') return !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(o.error ?? '');
+  return o.status === 'http_error' && (o.httpStatus === 502 || o.httpStatus === 504);
 }
 
 /** A port for callers that may not call anything: every call is refused as `skipped`, with the reason. */
@@ -88,3 +99,10 @@ const asOutcome = (c: Pick<ActionCallSummary, 'status' | 'error' | 'result' | 'h
   latencyMs: c.latencyMs,
   resultBytes: 0,
 });
+
+/** Arguments with their keys sorted, at every depth: key order must not make two identical calls look different. */
+export function canonicalArgs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalArgs);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonicalArgs((value as Record<string, unknown>)[k])]));
+  return value;
+}

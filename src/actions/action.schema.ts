@@ -84,6 +84,7 @@ const HeadersSchema = z
       else if (seen.has(lower)) issue([name], 'is set twice (header names ignore case)');
       seen.add(lower);
       if (/[\r\n\0]/.test(value)) issue([name], 'must be one line');
+      else if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) issue([name], 'holds characters an HTTP header cannot carry');
       if (value.replace(ENV_REFERENCE, '').includes('${'))
         issue([name], 'has a malformed ${…}: write ${NAME} with a letter or _ first, then letters, digits or _');
     }

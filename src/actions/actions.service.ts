@@ -6,7 +6,8 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { performCall, type CallOutcome } from './action-http.js';
 import { prepareCall } from './action-request.js';
 import { ActionCallRepository, type ActionCallRow } from './action-calls.repository.js';
-import { reportedOutcome, type ActionCallOutcome, type ActionCallRequest, type ActionPort } from './action.port.js';
+import { canonicalArgs, reportedOutcome, type ActionCallOutcome, type ActionCallRequest, type ActionPort } from './action.port.js';
+import type { ActionConfig } from './action.schema.js';
 
 /** Which turn a port serves: its calls are recorded under it, and a side-effect call's key derives from it. */
 export interface TurnRef {
@@ -14,6 +15,8 @@ export interface TurnRef {
   session: number;
   /** The first contact message the turn answers: the same when a crashed turn is tried again. */
   turnKey: string;
+  /** Checked just before a side-effect request: false when this worker lost the conversation's lease (or the conversation moved on). */
+  stillOwned?: () => Promise<boolean>;
 }
 
 /**
@@ -47,13 +50,21 @@ export class ActionsService {
     const { action } = request;
     const log = { agentId: agent.id, conversationId: turn.conversationId, action: action.name };
     const base = { conversationId: turn.conversationId, session: turn.session, agentId: agent.id, action: action.name, args: request.args, method: action.request.method, sideEffects: action.sideEffects };
-    const idempotencyKey = action.sideEffects && request.args ? keyOf(turn, action.name, request.args) : null;
+    const idempotencyKey = action.sideEffects && request.args ? keyOf(turn, action, request.args) : null;
     const prepared = request.refused ? undefined : prepareCall(action, request.args ?? {}, agent.actionEnv, idempotencyKey ? { idempotencyKey } : {});
-    const refusal = request.refused ?? (prepared && !prepared.ok ? prepared.error : null);
+    const budgetMs = request.deadline - Date.now();
+    // Too little time left to get an answer: a lookup would only time out, and a side effect would go
+    // out with no chance of learning whether it happened.
+    const refusal =
+      request.refused ??
+      (prepared && !prepared.ok ? prepared.error : null) ??
+      (budgetMs < MIN_CALL_BUDGET_MS ? 'not made: too little time is left in this turn; answer without it' : null) ??
+      (action.sideEffects && turn.stillOwned && !(await turn.stillOwned()) ? 'not made: this worker no longer owns the conversation' : null);
     if (refusal !== null || !prepared?.ok) {
       const { id } = await this.calls.start({ ...base, rawArguments: request.args ? null : request.rawArguments, url: null, idempotencyKey: null }, 'refused', refusal);
       this.count(agent, action.name, 'refused');
-      this.logger.warn({ ...log, why: refusal, msg: 'action call refused; no request made' });
+      // The reason can quote the model's arguments (the contact's data): the row and the model get it, the log does not.
+      this.logger.warn({ ...log, msg: 'action call refused; no request made' });
       return { outcome: blank('refused', refusal), id };
     }
 
@@ -61,7 +72,7 @@ export class ActionsService {
     if (earlier) {
       this.logger.warn({ ...log, status: earlier.status, msg: 'side-effect call already recorded for this turn: not made again' });
       this.count(agent, action.name, earlier.status === 'started' ? 'unknown' : 'reused');
-      return { outcome: earlier.status === 'started' ? blank('unknown', 'an earlier attempt of this turn started this call and its outcome is unknown; it was not made again') : fromRow(earlier), id };
+      return { outcome: earlier.status === 'started' ? blank('unknown', 'an earlier attempt of this turn started this call and its outcome is unknown; it was not made again') : reportedOutcome(action, fromRow(earlier)), id };
     }
     let outcome: CallOutcome;
     try {
@@ -84,16 +95,20 @@ export class ActionsService {
   }
 }
 
-function keyOf(turn: TurnRef, action: string, args: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify([turn.conversationId, turn.session, turn.turnKey, action, canonical(args)])).digest('hex');
+/**
+ * The idempotency key of a side-effect call: the turn, the action, and the arguments that identify
+ * what it acts on (those named in `requires`, when the action takes them; else all of them), so a
+ * retried turn whose model words a free-text argument differently still finds the first call.
+ */
+function keyOf(turn: TurnRef, action: ActionConfig, args: Record<string, unknown>): string {
+  const identifying = action.requires.filter((name) => args[name] !== undefined);
+  const keyArgs = identifying.length ? Object.fromEntries(identifying.map((name) => [name, args[name]])) : args;
+  return createHash('sha256').update(JSON.stringify([turn.conversationId, turn.session, turn.turnKey, action.name, canonicalArgs(keyArgs)])).digest('hex');
 }
 
-/** Key order must not make two identical calls look different. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
-  return value;
-}
+/** Under this, a call is not started: the 100 ms floor of an action's own timeout. */
+const MIN_CALL_BUDGET_MS = 100;
+
 
 function blank(status: ActionCallOutcome['status'], error: string | null): ActionCallOutcome {
   return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };

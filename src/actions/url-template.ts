@@ -50,6 +50,8 @@ export function parseUrlTemplate(text: string): TemplateResult {
   const badName = placeholders.find((p) => !PLACEHOLDER_NAME.test(p.name));
   if (badName) return fail(`has a placeholder {${badName.name}}: names are 1 to 64 letters, digits, _ or -`);
   if (/[{}]/.test(text.replace(PLACEHOLDER, ''))) return fail('has a { or } that is not part of a {name} placeholder');
+  // Per literal part: "%2{a}" would let a value finish an escape (a=F gives %2F, a slash).
+  if (text.split(PLACEHOLDER).some((part, i) => i % 2 === 0 && /%(?![0-9a-f]{2})/i.test(part))) return fail('has a % that does not start a %XX escape');
   const first = placeholders[0];
   if (first && !LITERAL_ORIGIN.test(text.slice(0, first.start)))
     return fail(`has {${first.name}} in its scheme, host or port: only the path and query values may have placeholders`);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
 import { LlmClient, LlmError, addUsage, type ChatMessage, type LlmFailureKind, type LlmMessage, type LlmUsage, type ToolCall, type ToolExchangeMessage } from '../llm/llm.client.js';
-import { describeCall, noCallsPort, offeredActions, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { canonicalArgs, describeCall, noCallsPort, offeredActions, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import { compileArguments, toolDefinition, type ActionConfig } from '../actions/action.schema.js';
 import { provenanceProblem } from '../actions/provenance.js';
 import {
@@ -58,6 +58,8 @@ export interface Citation {
 }
 
 export const MAX_SUMMARY_CHARS = 1200;
+/** The handover note's "Looked up:" line at most: a person reads it, and a note has limits of its own. */
+const MAX_LOOKUPS_NOTE = 1500;
 const MAX_OUTPUT_ATTEMPTS = 2;
 
 @Injectable()
@@ -183,24 +185,49 @@ export class DecisionEngine {
     const now = Date.now();
     // Half of what is left at most: the model still needs time to answer with the results.
     const callDeadline = deadline === undefined ? Infinity : now + Math.max(0, (deadline - now) / 2);
+    // The same call asked twice in one reply is made once, and both get its result.
+    const same = new Map<string, Promise<ActionCallSummary>>();
     const runs = asked.map(async (toolCall) => {
-      const id = `act-${calls.length + 1}`;
-      const action = offered.find((a) => a.name === toolCall.name);
-      const request = checkCall(agent, ctx, action, toolCall, calls.length >= agent.limits.maxActionCalls);
-      const summary: ActionCallSummary = { id, name: toolCall.name, args: request.args, status: 'refused', httpStatus: null, result: null, error: request.refused, latencyMs: 0, line: '' };
-      calls.push(summary);
-      if (action && !request.refused) {
-        const deadlineMs = Math.min(callDeadline, now + action.request.timeout);
-        const outcome = await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: null, deadline: deadlineMs });
-        Object.assign(summary, { status: outcome.status, httpStatus: outcome.httpStatus, result: outcome.result, error: outcome.error, latencyMs: outcome.latencyMs });
-      } else if (action) {
-        await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: request.refused, deadline: now });
+      const key = `${toolCall.name}\u0000${JSON.stringify(canonicalArgs(safeJson(toolCall.arguments || '{}') ?? toolCall.arguments))}`;
+      let run = same.get(key);
+      if (!run) {
+        if (calls.length >= agent.limits.maxActionCalls) {
+          // Past the limit: answered, never made, never recorded (a reply asking for forty calls must not write forty rows).
+          return toolResult(toolCall, { id: null, ok: false, error: `not made: the limit of ${agent.limits.maxActionCalls} calls per turn is reached; answer with what you have` });
+        }
+        run = this.runCall(agent, ctx, offered, toolCall, calls, port, now, callDeadline);
+        same.set(key, run);
       }
-      summary.line = describeCall(summary);
-      const content = summary.status === 'ok' ? { id, ok: true, result: summary.result } : { id, ok: false, error: summary.error ?? summary.status };
-      return { role: 'tool' as const, toolCallId: toolCall.id, content: JSON.stringify(content) };
+      const summary = await run;
+      return toolResult(toolCall, summary.status === 'ok' ? { id: summary.id, ok: true, result: summary.result } : { id: summary.id, ok: false, error: summary.error ?? summary.status });
     });
     return Promise.all(runs);
+  }
+
+  /** One call: checked, then made through the port (or recorded as refused), summarised for the note. */
+  private async runCall(
+    agent: AgentConfig,
+    ctx: ConversationContext,
+    offered: ActionConfig[],
+    toolCall: ToolCall,
+    calls: ActionCallSummary[],
+    port: ActionPort,
+    now: number,
+    callDeadline: number,
+  ): Promise<ActionCallSummary> {
+    const id = `act-${calls.length + 1}`;
+    const action = offered.find((a) => a.name === toolCall.name);
+    const request = checkCall(agent, ctx, action, toolCall);
+    const summary: ActionCallSummary = { id, name: clip(toolCall.name, 64), args: request.args, status: 'refused', httpStatus: null, result: null, error: request.refused, latencyMs: 0, line: '' };
+    calls.push(summary);
+    if (action && !request.refused) {
+      const outcome = await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: null, deadline: Math.min(callDeadline, now + action.request.timeout) });
+      Object.assign(summary, { status: outcome.status, httpStatus: outcome.httpStatus, result: outcome.result, error: outcome.error, latencyMs: outcome.latencyMs });
+    } else if (action) {
+      await port.call(agent, { action, args: request.args, rawArguments: toolCall.arguments, refused: request.refused, deadline: now });
+    }
+    summary.line = describeCall(summary);
+    return summary;
   }
 
   /** Folds older messages into the running summary; falls back to an extract if the LLM fails. */
@@ -245,7 +272,7 @@ export class DecisionEngine {
       lastFromContact.length > 0 && `Last from the contact: ${lastFromContact.join(' ')}`,
       known.length > 0 && `Known: ${known.join(', ')}`,
       // What the agent looked up saves the human asking again: each call, what it returned or why it failed.
-      calls.length > 0 && `Looked up: ${calls.map((c) => c.line).join('; ')}`,
+      calls.length > 0 && `Looked up: ${clip(calls.map((c) => c.line).join('; '), MAX_LOOKUPS_NOTE)}`,
       citations.some((c) => !c.uri.startsWith('action:')) &&
         `Sources: ${citations.filter((c) => !c.uri.startsWith('action:')).map((c) => (c.url ? `${c.title} (${c.url})` : c.title)).join('; ')}`,
     ]
@@ -288,15 +315,8 @@ export class DecisionEngine {
 }
 
 /** The bridge's checks on one call before any port sees it; `refused` says why it may not be made. */
-function checkCall(
-  agent: AgentConfig,
-  ctx: ConversationContext,
-  action: ActionConfig | undefined,
-  toolCall: ToolCall,
-  overLimit: boolean,
-): { args: Record<string, unknown> | null; refused: string | null } {
+function checkCall(agent: AgentConfig, ctx: ConversationContext, action: ActionConfig | undefined, toolCall: ToolCall): { args: Record<string, unknown> | null; refused: string | null } {
   if (!action) return { args: null, refused: `there is no action named "${clip(toolCall.name, 64)}"` };
-  if (overLimit) return { args: null, refused: `not made: the limit of ${agent.limits.maxActionCalls} calls per turn is reached; answer with what you have` };
   const json = safeJson(toolCall.arguments || '{}');
   if (json === undefined) return { args: null, refused: 'the arguments were not valid JSON' };
   const checked = compileArguments(action)(json);
@@ -304,6 +324,12 @@ function checkCall(
   const problem = provenanceProblem(action, checked.value, ctx);
   return { args: checked.value, refused: problem };
 }
+
+const toolResult = (toolCall: ToolCall, content: { id: string | null; ok: boolean; result?: unknown; error?: string }): ToolExchangeMessage => ({
+  role: 'tool',
+  toolCallId: toolCall.id,
+  content: JSON.stringify(content),
+});
 
 function parseDecision(content: string | null, finishReason: string): { ok: true; value: LlmDecision } | { ok: false; error: string } {
   if (finishReason === 'length') return { ok: false, error: 'the output was cut off (finish_reason: length)' };

@@ -94,7 +94,8 @@ export interface ConversationContext {
   mode: 'inception' | 'delegation';
   language: string | null;
   contactProfile: Record<string, unknown> | null;
-  contactAttributes: Array<{ attribute: string; value: string }>;
+  /** `source` as the platform sends it (AGENT, MEDIUM, CRM_CONFIRMED), when it does. */
+  contactAttributes: Array<{ attribute: string; value: string; source?: string }>;
   /** Running summary of messages older than the transcript window. */
   summary: string | null;
   /** The most recent messages of the session, oldest first. */

@@ -52,7 +52,10 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
     offeredActions(agent).forEach((action) => {
       const i2 = agent.actions.indexOf(action);
       for (const name of envReferences(action)) {
-        if (env[name]) actionEnv[name] = env[name];
+        const value = env[name];
+        if (value && !/^[\t\x20-\x7e\x80-\xff]*$/.test(value))
+          problems.push(`${src.name}:${lineOf(src, ['agents', i, 'actions', i2, 'request', 'headers'])}: agent "${agent.id}" action "${action.name}": environment variable ${name} holds characters an HTTP header cannot carry`);
+        else if (value) actionEnv[name] = value;
         else problems.push(`${src.name}:${lineOf(src, ['agents', i, 'actions', i2, 'request', 'headers'])}: agent "${agent.id}" action "${action.name}": environment variable ${name} is not set`);
       }
     });

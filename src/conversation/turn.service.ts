@@ -125,7 +125,13 @@ export class TurnService {
       ctx.knowledge = found.chunks;
       if (found.failure) ctx.knowledgeFailure = found.failure;
     }
-    const actions = this.actionCalls.forTurn({ conversationId: conversation.id, session: conversation.session, turnKey: answered[0] ?? 'opening' });
+    const actions = this.actionCalls.forTurn({
+      conversationId: conversation.id,
+      session: conversation.session,
+      turnKey: answered[0] ?? 'opening',
+      // A side effect is a send like any other: only while this worker still holds the conversation, and it is still ours.
+      stillOwned: () => lease.locked(async (c) => c.conversation.state === 'active' && c.conversation.session === conversation.session).catch(() => false),
+    });
     const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline, actions });
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
     this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, calls: outcome.actionCalls.map((c) => `${c.name}:${c.status}`), latencyMs: outcome.latencyMs, msg: 'decided' });

@@ -1,5 +1,5 @@
 import { pickFields } from '../actions/action-http.js';
-import { offeredActions, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { canonicalArgs, offeredActions, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import type { ActionConfig } from '../actions/action.schema.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { LoadedCase, LoadedCaseFile } from './case.loader.js';
@@ -94,12 +94,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
 
 /** JSON with object keys sorted: two calls with the same arguments in another order are the same call. */
 export function canonicalJson(value: unknown): string {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]));
-    return v;
-  };
-  return JSON.stringify(sorted(value ?? null));
+  return JSON.stringify(canonicalArgs(value ?? null));
 }
 
 /**
