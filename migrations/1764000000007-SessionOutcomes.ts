@@ -36,18 +36,31 @@ export class SessionOutcomes1764000000007 implements MigrationInterface {
         resolution         text,
         reason             text,
         agent_turns        integer NOT NULL,
-        first_reply_ms     integer,
+        first_reply_ms     bigint,
         llm_calls          integer NOT NULL DEFAULT 0,
         prompt_tokens      bigint NOT NULL DEFAULT 0,
         completion_tokens  bigint NOT NULL DEFAULT 0,
         cached_tokens      bigint NOT NULL DEFAULT 0,
         models             jsonb NOT NULL DEFAULT '{}',
         PRIMARY KEY (conversation_id, session),
-        CONSTRAINT session_outcomes_outcome CHECK (outcome IN ('resolved', 'handed_over', 'lost')),
+        CONSTRAINT session_outcomes_outcome CHECK (outcome IN ('resolved', 'handed_over', 'handed_back', 'lost')),
         CONSTRAINT session_outcomes_resolution CHECK ((outcome = 'resolved') = (resolution IS NOT NULL) AND resolution IN ('confirmed', 'assumed')),
         CONSTRAINT session_outcomes_reason CHECK (reason IS NULL OR reason IN (${REASONS}))
       )`);
     await db.query(`CREATE INDEX session_outcomes_agent_ended ON session_outcomes (agent_id, ended_at)`);
+    await db.query(`CREATE INDEX session_outcomes_ended ON session_outcomes (ended_at)`);
+    // What the console's windows read; all insert-only columns, so updates stay HOT.
+    await db.query(`CREATE INDEX decisions_created ON decisions (created_at)`);
+    await db.query(`CREATE INDEX webhook_events_received ON webhook_events (received_at)`);
+    await db.query(`CREATE INDEX action_calls_created ON action_calls (created_at)`);
+    // An outcome the trigger could not write: the conversation's change goes on, and this says so.
+    await db.query(`
+      CREATE TABLE session_outcome_failures (
+        conversation_id  uuid NOT NULL,
+        session          integer NOT NULL,
+        error            text NOT NULL,
+        failed_at        timestamptz NOT NULL DEFAULT now()
+      )`);
     // iva.session_ending (transaction-local, set by ConversationRepository.apply) names why: a
     // resolution (confirmed, assumed) or a handover reason. A session ended without one (a 404, or
     // superseded by a new opening event while active: someone else had it) is "lost".
@@ -57,10 +70,13 @@ export class SessionOutcomes1764000000007 implements MigrationInterface {
         ending  text := nullif(current_setting('iva.session_ending', true), '');
         outcome text;
       BEGIN
-        IF OLD.state <> 'active' OR (NEW.state = 'active' AND NEW.session = OLD.session) THEN
+        IF NEW.state = 'active' AND NEW.session = OLD.session THEN
           RETURN NEW;
         END IF;
-        outcome := CASE WHEN NEW.session <> OLD.session OR NEW.state = 'active' THEN 'lost' ELSE NEW.state END;
+        -- A Delegation agent handing back without a reason has done its task: not a failure to count.
+        outcome := CASE WHEN NEW.session <> OLD.session OR NEW.state = 'active' THEN 'lost'
+                        WHEN NEW.state = 'handed_over' AND OLD.mode = 'delegation' AND ending IS NULL THEN 'handed_back'
+                        ELSE NEW.state END;
         INSERT INTO session_outcomes (conversation_id, session, agent_id, mode, started_at, ended_at, outcome, resolution, reason,
                                       agent_turns, first_reply_ms, llm_calls, prompt_tokens, completion_tokens, cached_tokens, models)
         SELECT OLD.id, OLD.session, OLD.agent_id, OLD.mode, OLD.session_started_at, now(), outcome,
@@ -80,13 +96,14 @@ export class SessionOutcomes1764000000007 implements MigrationInterface {
         ON CONFLICT (conversation_id, session) DO NOTHING;
         RETURN NEW;
       EXCEPTION WHEN OTHERS THEN
-        -- The outcome is a report; the conversation's own change must never fail because of it.
-        RAISE WARNING 'session outcome of % not recorded: %', OLD.id, SQLERRM;
+        -- The outcome is a report; the conversation's own change must never fail because of it. The
+        -- failure is kept where an operator (and the console's overview) can see it.
+        INSERT INTO session_outcome_failures (conversation_id, session, error) VALUES (OLD.id, OLD.session, left(SQLERRM, 500));
         RETURN NEW;
       END $$`);
     await db.query(`
       CREATE TRIGGER conversations_session_outcome AFTER UPDATE OF state, session ON conversations
-        FOR EACH ROW EXECUTE FUNCTION record_session_outcome()`);
+        FOR EACH ROW WHEN (OLD.state = 'active') EXECUTE FUNCTION record_session_outcome()`);
     // Reopened: the next session of the same conversation started within 7 days of this one's end
     // (it is either ended too, in this table, or the conversation's current one).
     await db.query(`
@@ -103,7 +120,11 @@ export class SessionOutcomes1764000000007 implements MigrationInterface {
     await db.query(`DROP VIEW session_outcome_view`);
     await db.query(`DROP TRIGGER conversations_session_outcome ON conversations`);
     await db.query(`DROP FUNCTION record_session_outcome()`);
+    await db.query(`DROP TABLE session_outcome_failures`);
     await db.query(`DROP TABLE session_outcomes`);
+    await db.query(`DROP INDEX decisions_created`);
+    await db.query(`DROP INDEX webhook_events_received`);
+    await db.query(`DROP INDEX action_calls_created`);
     await db.query(`ALTER TABLE actions DROP COLUMN end_reason`);
     await db.query(`ALTER TABLE decisions DROP COLUMN handover_reason`);
   }

@@ -41,7 +41,7 @@ import { ProducerQueue, producerQueueOptions } from './scheduler/redis-connectio
 import { WebhookErrorsFilter } from './webhook/webhook-errors.filter.js';
 import { WebhookController } from './webhook/webhook.controller.js';
 import { WebhookService } from './webhook/webhook.service.js';
-import { ConsoleQueries } from './console/console.queries.js';
+import { ConsoleDatabase, ConsoleQueries } from './console/console.queries.js';
 import { ConsoleServer } from './console/console.server.js';
 
 @Module({})
@@ -105,7 +105,7 @@ export class AppModule {
         ActionCallRepository,
         ActionsService,
         // The operator console (docs/console.md): createApp mounts its router at /console.
-        ...(config.runsConsole ? [ConsoleQueries, ConsoleServer] : []),
+        ...(config.runsConsole ? [ConsoleDatabase, ConsoleQueries, ConsoleServer] : []),
       ],
     };
   }

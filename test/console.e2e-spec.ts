@@ -343,10 +343,17 @@ describe('operator console', () => {
                count(*) FILTER (WHERE outcome = 'handed_over')::int AS handed_over,
                count(*) FILTER (WHERE reason IN ('va_deadline', 'contact_timeout'))::int AS timed_out,
                count(*) FILTER (WHERE outcome = 'lost')::int AS lost,
-               count(*) FILTER (WHERE reopened)::int AS reopened,
+               count(*) FILTER (WHERE reopened AND outcome = 'resolved')::int AS reopened,
                COALESCE(sum(prompt_tokens), 0)::int AS prompt_tokens
           FROM session_outcome_view WHERE agent_id = 'helper' AND ended_at >= ${since}`);
-      const [{ active }] = await db.query<{ active: number }>(`SELECT count(*)::int AS active FROM conversations WHERE agent_id = 'helper' AND state = 'active'`);
+      // Active with activity in the window; conversations counted once (ovw-1 ended a session and is active again).
+      const [{ active }] = await db.query<{ active: number }>(
+        `SELECT count(*)::int AS active FROM conversations WHERE agent_id = 'helper' AND state = 'active' AND updated_at >= ${since}`,
+      );
+      const [{ conversations }] = await db.query<{ conversations: number }>(`
+        SELECT count(DISTINCT id)::int AS conversations FROM (
+          SELECT id FROM conversations WHERE agent_id = 'helper' AND state = 'active' AND updated_at >= ${since}
+          UNION ALL SELECT conversation_id FROM session_outcomes WHERE agent_id = 'helper' AND ended_at >= ${since}) seen`);
       const shown = (metric: string) => valueOf(res.text, `overview-helper-${metric}`);
       expect({
         ended: shown('ended'),
@@ -363,7 +370,7 @@ describe('operator console', () => {
       }).toEqual({
         ended: String(expected.ended),
         active: String(active),
-        conversations: String(expected.ended + active),
+        conversations: String(conversations),
         resolved: String(expected.resolved),
         confirmed: String(expected.confirmed),
         assumed: String(expected.assumed),

@@ -2,7 +2,7 @@ import { FakeInbox } from './fakes/fake-inbox.js';
 import { FakeLlm } from './fakes/fake-llm.js';
 import { WebhookSender } from './fakes/webhook-sender.js';
 import { ORCHESTRATION_AGENTS, lastContactText } from './support/agents.js';
-import { TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
+import { HELPER_SECRET, TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
 
 interface OutcomeRow {
   session: number;
@@ -10,7 +10,7 @@ interface OutcomeRow {
   resolution: string | null;
   reason: string | null;
   agent_turns: number;
-  first_reply_ms: number | null;
+  first_reply_ms: string | null;
   llm_calls: number;
   prompt_tokens: string;
   models: Record<string, { prompt: number; completion: number; cached: number }>;
@@ -55,13 +55,27 @@ describe('session outcomes', () => {
     await acme.contactSays(id, 'Thanks!');
     const [o] = (await ended(id))!;
     expect(o).toMatchObject({ session: 1, outcome: 'resolved', resolution: 'confirmed', reason: null, agent_turns: 2, llm_calls: 2, reopened: false });
-    expect(o.first_reply_ms).toBeGreaterThanOrEqual(0);
+    expect(Number(o.first_reply_ms)).toBeGreaterThanOrEqual(0);
     const [{ sum }] = await bridge.db.query<{ sum: string }>(
       `SELECT sum(d.prompt_tokens)::text AS sum FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1`,
       [id],
     );
     expect(o.prompt_tokens).toBe(sum);
     expect(Object.keys(o.models)).toEqual(['test-model']);
+  });
+
+  it('a Delegation agent handing back a finished task is handed_back, not a handover to count', async () => {
+    const helper = new WebhookSender({ bridgeUrl: bridge.url, agentId: 'helper', secretHex: HELPER_SECRET, inbox });
+    llm.respondWith((req) =>
+      lastContactText(req).includes('A-')
+        ? { decision: { action: 'handover', message: 'Thanks, passing you back.', handoverNote: 'Order A-12345' } }
+        : { decision: { message: 'What is your order number?' } },
+    );
+    const id = newId();
+    await helper.delegate(id);
+    await waitFor('the opening question', () => inbox.messagesSent(id).length === 1);
+    await helper.contactSays(id, 'It is A-12345');
+    expect((await ended(id))![0]).toMatchObject({ outcome: 'handed_back', reason: null, resolution: null });
   });
 
   it('handed over: the reason the guardrail or the LLM gave', async () => {

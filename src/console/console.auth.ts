@@ -70,7 +70,11 @@ export interface ConsoleAuth {
   loginLimiter: RequestHandler;
   csrf: ReturnType<typeof csrfSync>;
   requireLogin: RequestHandler;
+  loginPageLimiter: RequestHandler;
 }
+
+/** Sign-in page views per address and LOGIN_WINDOW_MS: far more than people need, few enough to bound the sessions stored. */
+const LOGIN_PAGE_VIEWS = 120;
 
 export function consoleAuth(env: Env, redis: Redis, onLimited: (req: Request, res: Response, retryAfterMs: number) => void): ConsoleAuth {
   const sessionMiddleware = session({
@@ -119,9 +123,19 @@ export function consoleAuth(env: Env, redis: Redis, onLimited: (req: Request, re
     },
   });
 
+  // Sign-in page views per address (in memory: a bound on the sessions anyone can make us store, not a secret).
+  const loginPageLimiter = rateLimit({
+    windowMs: LOGIN_WINDOW_MS,
+    limit: LOGIN_PAGE_VIEWS,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    validate: { xForwardedForHeader: false },
+    handler: (req, res, _next, options) => onLimited(req, res, options.windowMs),
+  });
+
   const requireLogin: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const s = req.session;
-    if (s.operator && s.loggedInAt !== undefined && Date.now() - s.loggedInAt <= env.CONSOLE_SESSION_TTL) {
+    if (s?.operator && s.loggedInAt !== undefined && Date.now() - s.loggedInAt <= env.CONSOLE_SESSION_TTL) {
       next();
       return;
     }
@@ -134,7 +148,7 @@ export function consoleAuth(env: Env, redis: Redis, onLimited: (req: Request, re
     res.redirect(302, login);
   };
 
-  return { session: sessionMiddleware, loginLimiter, csrf, requireLogin };
+  return { session: sessionMiddleware, loginLimiter, loginPageLimiter, csrf, requireLogin };
 }
 
 /** The page an htmx request came from (its fragment is no place to land after logging in). */

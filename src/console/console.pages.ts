@@ -121,16 +121,17 @@ export function overviewPage(data: OverviewData, agentIds: readonly string[], pr
     return { text: format.ms(v), raw: v === null ? null : Math.round(v) };
   };
   const metricRows = [
-    row('conversations', 'Conversations', count((a) => a.ended + a.active), 'sessions ended + active now'),
+    row('conversations', 'Conversations', count((a) => a.conversations), 'with a session ended in the window, or active with activity in it; each once'),
     row('ended', 'Sessions ended', count((a) => a.ended)),
-    row('active', 'Active now', count((a) => a.active)),
+    row('active', 'Active', count((a) => a.active), 'active now, with activity in the window'),
     row('resolved', 'Resolved', count((a) => a.resolved)),
     row('resolution-rate', 'Resolution rate', rate((a) => a.resolved, (a) => a.ended), 'resolved / ended'),
     row('confirmed', 'Resolved, confirmed by the contact', count((a) => a.confirmed)),
     row('assumed', 'Resolved, assumed at the contact timeout', count((a) => a.assumed)),
-    row('reopened', 'Reopened within 7 days', count((a) => a.reopened)),
-    row('reopen-rate', 'Reopen rate', rate((a) => a.reopened, (a) => a.ended), 'reopened / ended'),
+    row('reopened', 'Resolved, then reopened within 7 days', count((a) => a.reopened)),
+    row('reopen-rate', 'Reopen rate', rate((a) => a.reopened, (a) => a.resolved), 'resolved sessions reopened within 7 days / resolved'),
     row('handed-over', 'Handed over', count((a) => a.handedOver)),
+    row('handed-back', 'Handed back, task done', count((a) => a.handedBack), 'Delegation: returned to the people with no handover reason'),
     row('timed-out', 'Timed out', count((a) => a.timedOut), 'handed over at the virtual-agent or contact deadline'),
     row('lost', 'Lost to a human', count((a) => a.lost)),
     row('first-reply-p50', 'First reply, median', ms((a) => a.firstReplyP50)),
@@ -188,6 +189,7 @@ export function overviewPage(data: OverviewData, agentIds: readonly string[], pr
         datasets: [
           { label: 'Resolved, confirmed', data: list.map((a) => a.confirmed), color: '#1a7f37' },
           { label: 'Resolved, assumed', data: list.map((a) => a.assumed), color: '#7ee2a8' },
+          { label: 'Handed back, task done', data: list.map((a) => a.handedBack), color: '#0969da' },
           { label: 'Handed over', data: list.map((a) => a.handedOver - a.timedOut), color: '#b45309' },
           { label: 'Timed out', data: list.map((a) => a.timedOut), color: '#b42318' },
           { label: 'Lost to a human', data: list.map((a) => a.lost), color: '#6e7781' },
@@ -205,7 +207,7 @@ export function overviewPage(data: OverviewData, agentIds: readonly string[], pr
 
 function emptyNumbers(agentId: string): AgentNumbers {
   return {
-    agentId, ended: 0, active: 0, resolved: 0, confirmed: 0, assumed: 0, handedOver: 0, timedOut: 0, lost: 0, reopened: 0, firstReplyP50: null,
+    agentId, ended: 0, active: 0, resolved: 0, confirmed: 0, assumed: 0, handedOver: 0, handedBack: 0, timedOut: 0, lost: 0, reopened: 0, conversations: 0, firstReplyP50: null,
     decisions: 0, llmFailures: 0, latencyP50: null, latencyP95: null, llmCalls: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0,
   };
 }

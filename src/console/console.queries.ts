@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import pg from 'pg';
+import { AppConfig } from '../config/app-config.js';
 import { EVENT_TYPES } from '../webhook/webhook-events.schema.js';
 import { MAX_PAGE, PAGE_SIZE, containsPattern, type ListFilter } from './console.filters.js';
 
@@ -169,9 +169,14 @@ export interface AgentNumbers {
   confirmed: number;
   assumed: number;
   handedOver: number;
+  /** Delegation: handed back with the task done (no handover reason). */
+  handedBack: number;
   timedOut: number;
   lost: number;
+  /** Resolved sessions whose conversation came back within 7 days. */
   reopened: number;
+  /** Distinct conversations with a session ended in the window or active with activity in it. */
+  conversations: number;
   firstReplyP50: number | null;
   decisions: number;
   llmFailures: number;
@@ -233,9 +238,41 @@ const toRow = (r: Row): ConversationRow => ({
   updatedAt: r.updated_at,
 });
 
+/** Connections of the console's own pool: the webhook path and the turns keep the service's pool to themselves. */
+const CONSOLE_POOL_SIZE = 3;
+/** A console query that runs longer is cancelled: a person waits for it, and the database serves the bridge first. */
+const CONSOLE_STATEMENT_TIMEOUT_MS = 10_000;
+
+/**
+ * The console's reads, on a small pool of their own (read-only sessions, a statement timeout), so
+ * that operators opening pages can never take the connections intake and turns need.
+ */
+@Injectable()
+export class ConsoleDatabase implements OnModuleDestroy {
+  private readonly pool: pg.Pool;
+
+  constructor(config: AppConfig) {
+    this.pool = new pg.Pool({
+      connectionString: config.env.DATABASE_URL,
+      max: CONSOLE_POOL_SIZE,
+      options: `-c statement_timeout=${CONSOLE_STATEMENT_TIMEOUT_MS} -c default_transaction_read_only=on`,
+    });
+    // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  async query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return (await this.pool.query(sql, params)).rows as Row[];
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
 @Injectable()
 export class ConsoleQueries {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(private readonly db: ConsoleDatabase) {}
 
   /** The newest activity first; `page` is capped (MAX_PAGE), one extra row tells whether there is a next page. */
   async conversations(filter: ListFilter): Promise<ConversationPage> {
@@ -437,17 +474,25 @@ export class ConsoleQueries {
                 count(*) FILTER (WHERE resolution = 'confirmed') AS confirmed,
                 count(*) FILTER (WHERE resolution = 'assumed') AS assumed,
                 count(*) FILTER (WHERE outcome = 'handed_over') AS handed_over,
+                count(*) FILTER (WHERE outcome = 'handed_back') AS handed_back,
                 count(*) FILTER (WHERE outcome = 'handed_over' AND reason IN ('va_deadline', 'contact_timeout')) AS timed_out,
                 count(*) FILTER (WHERE outcome = 'lost') AS lost,
-                count(*) FILTER (WHERE reopened) AS reopened,
+                count(*) FILTER (WHERE reopened AND outcome = 'resolved') AS reopened,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY first_reply_ms) AS first_reply_p50,
                 sum(llm_calls) AS llm_calls, sum(prompt_tokens) AS prompt_tokens,
                 sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens
            FROM session_outcome_view
           WHERE ended_at >= ${since} AND ($2::text IS NULL OR agent_id = $2)
           GROUP BY agent_id`),
-      q(`SELECT agent_id, count(*) AS active FROM conversations
-          WHERE state = 'active' AND $1::bigint IS NOT NULL AND ($2::text IS NULL OR agent_id = $2) GROUP BY agent_id`),
+      // Active with activity in the window (one started and never written to stays active, and is not news);
+      // conversations counted once, whether a session of theirs ended in the window, one is active, or both.
+      q(`SELECT agent_id, count(*) FILTER (WHERE active) AS active, count(DISTINCT id) AS conversations FROM (
+           SELECT id, agent_id, true AS active FROM conversations
+            WHERE state = 'active' AND updated_at >= ${since} AND ($2::text IS NULL OR agent_id = $2)
+           UNION ALL
+           SELECT conversation_id, agent_id, false FROM session_outcomes
+            WHERE ended_at >= ${since} AND ($2::text IS NULL OR agent_id = $2)) seen
+          GROUP BY agent_id`),
       q(`SELECT c.agent_id, count(*) AS decisions, count(*) FILTER (WHERE d.failure IS NOT NULL) AS failures,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY d.latency_ms) AS p50,
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY d.latency_ms) AS p95
@@ -487,7 +532,7 @@ export class ConsoleQueries {
       let a = agents.get(id);
       if (!a) {
         a = {
-          agentId: id, ended: 0, active: 0, resolved: 0, confirmed: 0, assumed: 0, handedOver: 0, timedOut: 0, lost: 0, reopened: 0,
+          agentId: id, ended: 0, active: 0, resolved: 0, confirmed: 0, assumed: 0, handedOver: 0, handedBack: 0, timedOut: 0, lost: 0, reopened: 0, conversations: 0,
           firstReplyP50: null, decisions: 0, llmFailures: 0, latencyP50: null, latencyP95: null, llmCalls: 0, promptTokens: 0,
           completionTokens: 0, cachedTokens: 0,
         };
@@ -502,6 +547,7 @@ export class ConsoleQueries {
         confirmed: int(r.confirmed),
         assumed: int(r.assumed),
         handedOver: int(r.handed_over),
+        handedBack: int(r.handed_back),
         timedOut: int(r.timed_out),
         lost: int(r.lost),
         reopened: int(r.reopened),
@@ -512,7 +558,7 @@ export class ConsoleQueries {
         cachedTokens: int(r.cached_tokens),
       });
     }
-    for (const r of active) of(r.agent_id).active = int(r.active);
+    for (const r of active) Object.assign(of(r.agent_id), { active: int(r.active), conversations: int(r.conversations) });
     for (const r of decisions) {
       Object.assign(of(r.agent_id), { decisions: int(r.decisions), llmFailures: int(r.failures), latencyP50: numOrNull(r.p50), latencyP95: numOrNull(r.p95) });
     }

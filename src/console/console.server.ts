@@ -117,12 +117,15 @@ export class ConsoleServer implements OnApplicationShutdown {
       this.error(req, res, 429, 'Too many sign-in attempts', `Too many wrong passwords from your address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
     });
     const router = Router();
+    // Express matches the mount path in any case; the session cookie's path does not. Only /console is the console.
+    router.use((req, res, next) => (/^\/console(?:[/?]|$)/.test(req.originalUrl) ? next() : res.status(404).end()));
     router.use(securityHeaders);
     router.get('/assets/:name', (req, res, next) => {
       const path = Object.hasOwn(ASSETS, req.params.name) ? ASSETS[req.params.name] : undefined;
       if (!path) return next();
       res.setHeader('Cache-Control', 'public, max-age=3600');
-      res.sendFile(path);
+      // The app may be installed under a folder whose name starts with a dot.
+      res.sendFile(path, { dotfiles: 'allow' });
     });
     router.use(auth.session);
     router.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
@@ -130,6 +133,8 @@ export class ConsoleServer implements OnApplicationShutdown {
     router.post('/login', auth.loginLimiter);
     router.use(auth.csrf.csrfSynchronisedProtection);
 
+    // Each visit to the sign-in page stores a (short) session in Redis, which the queues share: bounded per address.
+    router.get('/login', auth.loginPageLimiter);
     router.get('/login', (req, res) => {
       const next = safeNext(req.query.next);
       if (req.session.operator) return res.redirect(302, next);
@@ -265,7 +270,7 @@ export class ConsoleServer implements OnApplicationShutdown {
     const type = file.endsWith('.md') ? 'text/markdown; charset=utf-8' : file.endsWith('.jsonl') ? 'application/x-ndjson; charset=utf-8' : 'application/json; charset=utf-8';
     res.setHeader('Content-Type', type);
     res.attachment(`${name}-${file}`);
-    res.sendFile(path, { headers: { 'Content-Type': type } });
+    res.sendFile(path, { headers: { 'Content-Type': type }, dotfiles: 'allow' });
   }
 
   /** bull-board, read-only: the console never retries, removes or promotes a job. */
