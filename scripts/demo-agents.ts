@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { orderStatusAction } from '../test/fakes/fake-shop.js';
 
 /**
  * The demo's agents: realistic prompts, short contact timeouts so a quiet contact is closed in
@@ -34,19 +35,7 @@ agents:
       searchConfig: english
       minScore: 0.3
     actions:
-      - name: order_status
-        description: Look up the shipping status of one order by its number.
-        parameters:
-          type: object
-          required: [order_number]
-          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
-        request:
-          url: ${shopUrl}/api/orders/{order_number}
-          headers: { Authorization: "Bearer \${DEMO_SHOP_TOKEN}" }
-          timeout: 3s
-        response: { fields: [status, carrier, eta] }
-        requires: [order_number]
-    messages:
+${orderStatusAction(shopUrl, { tokenEnv: 'DEMO_SHOP_TOKEN' })}    messages:
       nudge: Are you still there? Just reply here if you need anything else.
       contactTimeout: We have not heard back, so I am closing this conversation. Write to us any time!
   - id: acme-helper

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeInbox } from './fakes/fake-inbox.js';
-import { FakeLlm, type ChatRequest } from './fakes/fake-llm.js';
-import { FakeShop } from './fakes/fake-shop.js';
+import { FakeLlm, toolResults } from './fakes/fake-llm.js';
+import { FakeShop, orderStatusAction } from './fakes/fake-shop.js';
 import { WebhookSender } from './fakes/webhook-sender.js';
 import { TRIAGE_SECRET, startBridge, testEnv, waitFor, type TestBridge } from './support/bridge.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -30,19 +30,7 @@ agents:
       error: Sorry, I am stuck. A colleague will take over.
     allowSideEffects: true
     actions:
-      - name: order_status
-        description: Look up the shipping status of one order by its number.
-        parameters:
-          type: object
-          required: [order_number]
-          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
-        request:
-          url: ${shop}/api/orders/{order_number}
-          headers: { Authorization: "Bearer \${SHOP_API_TOKEN}" }
-          timeout: ${o.timeout ?? '3s'}
-        response: { fields: [status, carrier, eta] }
-        requires: [order_number]
-      - name: find_order
+${orderStatusAction(shop, { timeout: o.timeout })}      - name: find_order
         description: Look up an order by any reference the contact gives.
         parameters:
           type: object
@@ -69,8 +57,6 @@ agents:
 `;
 }
 
-/** The `tool` messages of an LLM request, parsed. */
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as { id: string; ok: boolean; result?: Record<string, unknown>; error?: string });
 
 describe('agent actions', () => {
   const inbox = new FakeInbox();

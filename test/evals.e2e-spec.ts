@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { evalCommand, type Io } from '../scripts/eval-command.js';
 import { loadCaseFiles } from '../src/evals/case.loader.js';
 import type { EvalReport } from '../src/evals/types.js';
-import { FakeLlm, type ChatRequest, type Scripted, type ScriptedDecision } from './fakes/fake-llm.js';
+import { FakeLlm, toolResults, type ChatRequest, type Scripted, type ScriptedDecision } from './fakes/fake-llm.js';
 import { FakeShop } from './fakes/fake-shop.js';
 import { lastContactText } from './support/agents.js';
 import { createTestDatabase } from './support/database.js';
@@ -384,7 +384,7 @@ cases:
       );
       // A model that looks up the number the contact wrote (or makes one up), then repeats what came back.
       llm.respondWith((req) => {
-        const results = req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as { id: string; ok: boolean; result?: Record<string, unknown>; error?: string });
+        const results = toolResults(req);
         if (!results.length) return { toolCalls: [{ name: 'order_status', arguments: { order_number: /A-\d{5}/.exec(lastContactText(req))?.[0] ?? 'A-55555' } }] };
         const [r] = results;
         return { decision: r.ok ? { message: `It is ${r.result!.status} with ${r.result!.carrier}.`, sources: [r.id], factual: true } : { message: `I could not look it up: ${r.error}` } };
@@ -396,7 +396,7 @@ cases:
       const { report, dir: reportDir } = latestReport(join(dir, 'out'));
       const byId = new Map(report.runs.map((r) => [r.caseId, r]));
       // The model saw the listed fields of the fixture, and nothing else of it.
-      const toolMessages = llm.requests.flatMap((r) => r.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content)));
+      const toolMessages = llm.requests.flatMap(toolResults);
       expect(toolMessages).toContainEqual({ id: 'act-1', ok: true, result: { status: 'shipped', carrier: 'DHL', eta: 'Thursday' } });
       expect(JSON.stringify(llm.requests)).not.toMatch(/jane@example\.com|margin 12%/);
       expect(byId.get('status')).toMatchObject({ passed: true, decided: { sources: ['action:order_status'], calls: [{ name: 'order_status', status: 'ok' }] } });

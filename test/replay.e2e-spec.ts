@@ -6,8 +6,8 @@ import { evalCommand, type Io } from '../scripts/eval-command.js';
 import { replayCommand } from '../scripts/replay-command.js';
 import type { ReplayReport } from '../src/evals/replay-report.js';
 import { FakeInbox } from './fakes/fake-inbox.js';
-import { FakeLlm, type ChatRequest, type Scripted } from './fakes/fake-llm.js';
-import { FakeShop } from './fakes/fake-shop.js';
+import { FakeLlm, toolResults, type ChatRequest, type Scripted } from './fakes/fake-llm.js';
+import { FakeShop, orderStatusAction } from './fakes/fake-shop.js';
 import { WebhookSender } from './fakes/webhook-sender.js';
 import { lastContactText } from './support/agents.js';
 import { HELPER_SECRET, TEST_AGENTS, TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
@@ -197,21 +197,8 @@ agents:
       order_number: The order number, like A-12345
     timeouts: { turnDebounce: 100ms, virtualAgent: 5m }
     actions:
-      - name: order_status
-        description: Look up the shipping status of one order by its number.
-        parameters:
-          type: object
-          required: [order_number]
-          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
-        request:
-          url: ${shop}/api/orders/{order_number}
-          headers: { Authorization: "Bearer \${SHOP_API_TOKEN}" }
-        response: { fields: [status, carrier, eta] }
-        requires: [order_number]
-`;
+${orderStatusAction(shop)}`;
 
-type ToolResult = { id: string; ok: boolean; result?: Record<string, unknown>; error?: string };
-const toolResults = (req: ChatRequest): ToolResult[] => req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as ToolResult);
 
 describe('npm run replay, for a turn that looked something up', () => {
   const inbox = new FakeInbox();

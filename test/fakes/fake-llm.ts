@@ -205,6 +205,11 @@ export class FakeLlm {
   }
 }
 
+/** The results of calls a request carries back to the model (`tool` messages), parsed. */
+export function toolResults(req: ChatRequest): Array<{ id: string; ok: boolean; result?: Record<string, unknown>; error?: string }> {
+  return req.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content));
+}
+
 export function fullDecision(d: ScriptedDecision) {
   return {
     action: d.action ?? 'reply',

@@ -1,6 +1,26 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/**
+ * The `order_status` action of docs/actions.md against a fake shop, as one item of an agent's
+ * `actions:` list (indented for it), for the demo's agents and the tests.
+ */
+export function orderStatusAction(shopUrl: string, o: { tokenEnv?: string; timeout?: string } = {}): string {
+  return `      - name: order_status
+        description: Look up the shipping status of one order by its number.
+        parameters:
+          type: object
+          required: [order_number]
+          properties: { order_number: { type: string, pattern: "^A-[0-9]{5}$" } }
+        request:
+          url: ${shopUrl}/api/orders/{order_number}
+          headers: { Authorization: "Bearer \${${o.tokenEnv ?? 'SHOP_API_TOKEN'}}" }
+          timeout: ${o.timeout ?? '3s'}
+        response: { fields: [status, carrier, eta] }
+        requires: [order_number]
+`;
+}
+
 export interface ShopRequest {
   method: string;
   path: string;
