@@ -404,7 +404,7 @@ cases:
       expect(byId.get('no-fixture')).toMatchObject({ passed: false, checks: { action: true, unfixtured: ['order_status(order_number=A-20001)'] }, decided: { calls: [{ status: 'skipped', error: 'no fixture in this case' }] } });
       expect(byId.get('needless')).toMatchObject({ passed: false, checks: { calls: false } });
       // Refused by the requires rule: not made, so "no call" holds.
-      expect(byId.get('refused')).toMatchObject({ passed: true, decided: { calls: [{ status: 'refused', error: expect.stringMatching(/not a value the contact gave/) }] } });
+      expect(byId.get('refused')).toMatchObject({ passed: true, decided: { calls: [{ status: 'refused', error: expect.stringMatching(/not one the contact gave/) }] } });
 
       expect(report.metrics).toMatchObject({ callAccuracy: 3 / 4, unfixturedCalls: { calls: 1, runs: 1 } });
       expect(report.metrics.actionCalls.order_status).toMatchObject({ asked: 5, byStatus: { ok: 2, http_error: 1, skipped: 1, refused: 1 }, expectedMade: 2, madeNotExpected: 1 });
