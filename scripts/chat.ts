@@ -14,6 +14,7 @@ import type { AgentConfig } from '../src/config/agents.schema.js';
 import { ConfigError } from '../src/config/config.error.js';
 import { contactMessage } from '../src/conversation/decision-body.js';
 import { appendCase } from '../src/evals/case-writer.js';
+import { NO_HANDOVER_REASON } from '../src/evals/case.schema.js';
 import { callText, madeCall } from '../src/evals/fixture-actions.js';
 import { recordedFixtures } from '../src/evals/replay-report.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
@@ -202,6 +203,7 @@ function save(id: string): void {
         ...(fixtures ? { actions: fixtures } : {}),
         expect: {
           action: d.action,
+          ...(d.action === 'handover' ? { handoverReason: d.handoverReason ?? NO_HANDOVER_REASON } : {}),
           topics: d.topics,
           attributes: d.contactAttributes,
           ...(made.length ? { calls: [...new Set(made.map((c) => c.name))] } : {}),

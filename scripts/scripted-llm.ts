@@ -8,6 +8,9 @@ const lastContact = (req: ChatRequest) => contactMessages(req).at(-1)?.content ?
 const allowedTopics = (req: ChatRequest) =>
   /## Allowed topics\n([\s\S]*?)\n\n/.exec(req.messages[0]?.content ?? '')?.[1].split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) ?? [];
 
+/** The team's own instructions: the start of the system message, before the bridge's sections (prompt.builder.ts). */
+const teamPrompt = (req: ChatRequest) => (req.messages[0]?.content ?? '').split('\n\n## Your role\n')[0];
+
 /** The excerpts retrieved for the turn, when the agent has knowledge (undefined when it has none). */
 const knowledge = (req: ChatRequest): Array<{ id: string; title: string; text: string }> | undefined => {
   const message = req.messages.find((m) => m.role === 'user' && m.content.startsWith(KNOWLEDGE_PREFIX));
@@ -97,7 +100,9 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
     return { decision: { action: 'resolve', message: 'You are welcome, have a great day!', confidence: 0.95, reason: 'the contact confirmed they have what they need' } };
   }
   if (/\brefund\b/.test(lower)) {
-    return { decision: { action: 'handover', message: '', confidence: 0.9, reason: 'refunds are for the team', handoverReason: 'policy_restriction', handoverNote: `The contact asks for a refund${order ? ` for order ${order}` : ''}.` } };
+    // As the prompt defines the reasons: the team's instructions send refunds to a person, or the agent simply cannot make one.
+    const handoverReason = /\brefund/i.test(teamPrompt(req)) ? 'policy_restriction' : 'unsupported_request';
+    return { decision: { action: 'handover', message: '', confidence: 0.9, reason: 'refunds are for the team', handoverReason, handoverNote: `The contact asks for a refund${order ? ` for order ${order}` : ''}.` } };
   }
   if (/(person|human|someone)/.test(lower)) {
     // A model that wants to keep helping; the human-request guardrail overrules it.

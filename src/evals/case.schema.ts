@@ -1,9 +1,17 @@
 import { z } from 'zod';
+import { HANDOVER_REASONS } from '../agent/handover-reasons.js';
 
 const text = () => z.string().trim().min(1);
 const ACTION = z.enum(['reply', 'resolve', 'handover']);
 export type EvalAction = z.infer<typeof ACTION>;
 export const ACTIONS: readonly EvalAction[] = ACTION.options;
+
+/** What a case writes for a handover that carries no reason: a Delegation agent handing back a finished task. */
+export const NO_HANDOVER_REASON = 'none';
+/** A handover's reason as a case expects it: the bridge's taxonomy (src/agent/handover-reasons.ts), or `none`. */
+const HANDOVER_REASON = z.enum([...HANDOVER_REASONS, NO_HANDOVER_REASON]);
+export type ExpectedHandoverReason = z.infer<typeof HANDOVER_REASON>;
+export const EXPECTED_HANDOVER_REASONS: readonly ExpectedHandoverReason[] = HANDOVER_REASON.options;
 
 /**
  * One message of a case's transcript, oldest first: what the contact wrote, or what the agent
@@ -74,10 +82,20 @@ const ExpectSchema = z
     calls: z.array(actionName()).optional(),
     /** Per action: a call of it was made with at least these arguments (equal as JSON; a number and its digits alike). */
     callArgs: z.record(actionName(), z.record(z.string(), z.unknown())).optional(),
+    /**
+     * Why the agent hands over, or a list of acceptable reasons, from the bridge's taxonomy; `none`:
+     * no reason (a Delegation agent handing back a finished task). Checked only on a handover.
+     */
+    handoverReason: z.union([HANDOVER_REASON, z.array(HANDOVER_REASON).min(1, 'lists no reason')]).optional(),
     /** A rubric for the optional LLM judge; never part of the deterministic metrics. */
     judge: text().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((e, ctx) => {
+    if (e.handoverReason !== undefined && !acceptedActions(e).includes('handover')) {
+      ctx.addIssue({ code: 'custom', path: ['handoverReason'], message: 'is checked only on a handover, and the case does not accept one' });
+    }
+  });
 export type CaseExpect = z.infer<typeof ExpectSchema>;
 
 const SimulateSchema = z
@@ -131,6 +149,8 @@ const ThresholdsSchema = z
     topicAccuracy: z.number().min(0).max(1).optional(),
     /** Of the cases with `expect.calls`, the share whose calls made were exactly that set. */
     callAccuracy: z.number().min(0).max(1).optional(),
+    /** Of the handovers whose case has `expect.handoverReason`, the share with a reason it accepts. */
+    handoverReasonAccuracy: z.number().min(0).max(1).optional(),
     /** Of all cases, the share that passed every deterministic check. */
     passRate: z.number().min(0).max(1).optional(),
     /** Out-of-policy proposals and guardrail firings, over all cases, at most. */
@@ -161,6 +181,12 @@ export const CaseFileSchema = z
 export type CaseFile = z.infer<typeof CaseFileSchema>;
 
 /** Actions a case accepts, as a list. */
-export function acceptedActions(expect: CaseExpect): EvalAction[] {
+export function acceptedActions(expect: Pick<CaseExpect, 'action'>): EvalAction[] {
   return Array.isArray(expect.action) ? expect.action : [expect.action];
+}
+
+/** Handover reasons a case accepts, as a list; undefined when it names none. */
+export function acceptedHandoverReasons(expect: Pick<CaseExpect, 'handoverReason'>): ExpectedHandoverReason[] | undefined {
+  const reason = expect.handoverReason;
+  return reason === undefined ? undefined : Array.isArray(reason) ? reason : [reason];
 }

@@ -29,6 +29,7 @@ export type ComparedMetric =
   | 'passRate'
   | 'actionAccuracy'
   | 'handoverRecall'
+  | 'handoverReasonAccuracy'
   | 'topicAccuracy'
   | 'outOfPolicy'
   | 'latencyP95Ms'
@@ -143,6 +144,7 @@ function deltas(before: Metrics, after: Metrics): MetricDelta[] {
     delta('passRate', (m) => m.passRate, true),
     delta('actionAccuracy', (m) => m.actionAccuracy, true),
     delta('handoverRecall', (m) => m.handoverRecall, true),
+    delta('handoverReasonAccuracy', (m) => m.handoverReasonAccuracy, true),
     delta('topicAccuracy', (m) => m.topicAccuracy, true),
     delta('outOfPolicy', (m) => m.outOfPolicy.total, false),
     delta('latencyP95Ms', (m) => m.latencyMs.p95, false),
@@ -186,11 +188,13 @@ const StoredRunSchema = z.looseObject({
     attributes: z.record(z.string(), z.string().nullable()).optional(),
     messageIncludes: Strings.optional(),
     messageExcludes: Strings.optional(),
+    handoverReason: z.union([z.string(), Strings]).optional(),
   }),
-  decided: z.looseObject({ action: Action, attributes: z.record(z.string(), z.string()) }),
+  decided: z.looseObject({ action: Action, attributes: z.record(z.string(), z.string()), handoverReason: z.string().optional() }),
   checks: z.looseObject({
     action: z.boolean(),
     topics: z.boolean().optional(),
+    handoverReason: z.boolean().optional(),
     missingIncludes: Strings.optional(),
     presentExcludes: Strings.optional(),
   }),

@@ -197,6 +197,51 @@ describe('action calls', () => {
   });
 });
 
+describe('handover reasons', () => {
+  const handover = (id: string, expect: CaseExpect, handoverReason?: Decided['handoverReason']) =>
+    run({ id, expect, decided: { action: 'handover', ...(handoverReason ? { handoverReason } : {}) } });
+  // h1, h2 and h4 right; h3 wrong; h5 no reason where one was expected; h6 a missed handover; h7 names no reason.
+  const runs = [
+    handover('h1', { action: 'handover', handoverReason: 'customer_request' }, 'customer_request'),
+    handover('h2', { action: 'handover', handoverReason: ['policy_restriction', 'unsupported_request'] }, 'unsupported_request'),
+    handover('h3', { action: 'handover', handoverReason: ['policy_restriction', 'unsupported_request'] }, 'low_confidence'),
+    handover('h4', { action: 'handover', handoverReason: 'none' }),
+    handover('h5', { action: ['reply', 'handover'], handoverReason: 'customer_request' }),
+    run({ id: 'h6', expect: { action: 'handover', handoverReason: 'customer_request' } }),
+    handover('h7', { action: 'handover' }, 'missing_knowledge'),
+  ];
+
+  it('measures the share of handovers with an acceptable reason, over the handovers whose case names one', () => {
+    const sut = computeMetrics([...TEN, ...runs]);
+    // h6 did not hand over: handover recall counts it, not this. h7 names no reason.
+    expect(sut.handoverReasonAccuracy).toBe(3 / 5);
+    expect(runs.map((r) => r.checks.handoverReason)).toEqual([true, true, false, true, false, false, undefined]);
+  });
+
+  it('counts expected against decided reasons, in the taxonomy’s order, `none` last, every reason that occurs a column', () => {
+    const sut = computeMetrics(runs);
+    expect(sut.handoverReasonConfusion).toEqual({
+      customer_request: { customer_request: 1, unsupported_request: 0, policy_restriction: 0, low_confidence: 0, none: 1 },
+      // h2 chose one of the accepted reasons: on the diagonal; h3 did not: under the case's first.
+      unsupported_request: { customer_request: 0, unsupported_request: 1, policy_restriction: 0, low_confidence: 0, none: 0 },
+      policy_restriction: { customer_request: 0, unsupported_request: 0, policy_restriction: 0, low_confidence: 1, none: 0 },
+      none: { customer_request: 0, unsupported_request: 0, policy_restriction: 0, low_confidence: 0, none: 1 },
+    });
+    expect(Object.keys(sut.handoverReasonConfusion.none)).toEqual(['customer_request', 'unsupported_request', 'policy_restriction', 'low_confidence', 'none']);
+  });
+
+  it('has no accuracy and an empty matrix where no handover has an expected reason, and gates on a minimum', () => {
+    expect(computeMetrics(TEN)).toMatchObject({ handoverReasonAccuracy: null, handoverReasonConfusion: {} });
+    const sut = computeMetrics(runs);
+    expect(checkThresholds(sut, { handoverReasonAccuracy: 0.8, callAccuracy: 0.5, passRate: 0 })).toEqual([
+      { name: 'callAccuracy', limit: 0.5, actual: null, ok: true },
+      { name: 'handoverReasonAccuracy', limit: 0.8, actual: 0.6, ok: false },
+      // h1, h2, h4 and h7 passed.
+      { name: 'passRate', basis: 'runs', limit: 0, actual: 4 / 7, ok: true },
+    ]);
+  });
+});
+
 describe('repeated runs', () => {
   const rep = (id: string, repeat: number, ok: boolean, agentId = 'acme') =>
     run({ id, expect: { action: 'reply' }, decided: { action: ok ? 'reply' : 'handover' }, extra: { repeat, agentId } });

@@ -1,5 +1,5 @@
-import { ACTIONS, acceptedActions, type EvalAction, type Thresholds } from './case.schema.js';
-import { attributeValue, costOf, normalize, outOfPolicyCount } from './score.js';
+import { ACTIONS, EXPECTED_HANDOVER_REASONS, acceptedActions, acceptedHandoverReasons, type EvalAction, type ExpectedHandoverReason, type Thresholds } from './case.schema.js';
+import { attributeValue, costOf, decidedHandoverReason, normalize, outOfPolicyCount } from './score.js';
 import { madeCall, unfixturedCall } from './fixture-actions.js';
 import type { ActionCallStats, ActionStats, CaseRun, JudgeVerdict, Metrics, PriceTable, ThresholdResult, Usage } from './types.js';
 import { sumUsage } from '../llm/llm.client.js';
@@ -21,6 +21,16 @@ export function matrixCell(run: CaseRun): [expected: EvalAction, decided: EvalAc
   // A case accepting several actions expects whichever the agent chose, if it chose one of them:
   // a hit on the diagonal. A miss is charged to the first accepted action, the case's preferred one.
   return [accepted.includes(decided) ? decided : accepted[0], decided];
+}
+
+/**
+ * Where a handover is counted in the matrix of reasons: [row, column], as matrixCell counts
+ * actions. `none` is a handover without a reason.
+ */
+export function reasonCell(run: CaseRun): [expected: ExpectedHandoverReason, decided: ExpectedHandoverReason] {
+  const accepted = acceptedHandoverReasons(run.expect) ?? [];
+  const decided = decidedHandoverReason(run.decided);
+  return [accepted.includes(decided) || !accepted.length ? decided : accepted[0], decided];
 }
 
 /** The key that scopes a case id to its agent, as flaky cases and comparisons name it. */
@@ -48,6 +58,10 @@ export function caseKey(run: Pick<CaseRun, 'agentId' | 'caseId'>): string {
  *   refused) were exactly that set of actions. actionCalls, per action: every call asked for and
  *   its status; over the runs with expect.calls, expected and made, expected and not made, made
  *   and not expected. unfixturedCalls: calls answered "no fixture in this case", and their runs.
+ * - handoverReasonAccuracy: over the runs that handed over and whose case lists
+ *   expect.handoverReason, the share whose reason the case accepts (a missed handover is
+ *   handoverRecall's to count, not this). handoverReasonConfusion: the same runs, rows the expected
+ *   reason and columns the decided one (see reasonCell), in the taxonomy's order, `none` last.
  * - outOfPolicy: refused topics, refused attribute names and guardrails fired, each summed; total
  *   counts a guardrail that only reports a refused topic or attribute once (see outOfPolicyCount).
  * - guardrailsFired: grouped by their text with every number replaced by N, so that "confidence
@@ -84,6 +98,7 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
   });
   const withTopics = decided.filter((r) => r.expect.topics);
   const withCalls = decided.filter((r) => r.expect.calls);
+  const reasoned = decided.filter((r) => r.expect.handoverReason !== undefined && r.decided.action === 'handover');
   const unfixtured = decided.map((r) => (r.decided.calls ?? []).filter(unfixturedCall).length);
 
   let messageTotal = 0;
@@ -114,6 +129,8 @@ export function computeMetrics(runs: readonly CaseRun[], prices?: PriceTable): M
     handoverRecall: ratio(handoverOnly.filter((r) => r.decided.action === 'handover').length, handoverOnly.length),
     topicAccuracy: ratio(withTopics.filter((r) => r.checks.topics === true).length, withTopics.length),
     callAccuracy: ratio(withCalls.filter((r) => r.checks.calls === true).length, withCalls.length),
+    handoverReasonAccuracy: ratio(reasoned.filter((r) => r.checks.handoverReason === true).length, reasoned.length),
+    handoverReasonConfusion: reasonConfusion(reasoned),
     actionCalls: actionCallStats(decided),
     unfixturedCalls: { calls: sum(unfixtured), runs: unfixtured.filter((n) => n > 0).length },
     attributes: attributeStats(decided),
@@ -172,10 +189,10 @@ const EPSILON = 1e-9;
 
 /**
  * The case file's thresholds against the metrics of its runs, in a fixed order, only the ones set.
- * handoverRecall, actionAccuracy, topicAccuracy, callAccuracy and passRate are minimums;
- * maxOutOfPolicy is a maximum on metrics.outOfPolicy.total. A rate that is null had nothing to
- * measure (no case must hand over, no case lists topics…) and meets its minimum: a threshold cannot
- * fail on cases the file does not have.
+ * handoverRecall, actionAccuracy, topicAccuracy, callAccuracy, handoverReasonAccuracy and passRate
+ * are minimums; maxOutOfPolicy is a maximum on metrics.outOfPolicy.total. A rate that is null had
+ * nothing to measure (no case must hand over, no case lists topics…) and meets its minimum: a
+ * threshold cannot fail on cases the file does not have.
  *
  * passRate gates on the share of passed runs when each case ran once, and on pass^k
  * (metrics.passAllK, the share of cases that passed every one of their runs) when cases ran
@@ -184,7 +201,7 @@ const EPSILON = 1e-9;
  */
 export function checkThresholds(metrics: Metrics, thresholds: Thresholds): ThresholdResult[] {
   const results: ThresholdResult[] = [];
-  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy' | 'callAccuracy') => {
+  const minimum = (name: 'handoverRecall' | 'actionAccuracy' | 'topicAccuracy' | 'callAccuracy' | 'handoverReasonAccuracy') => {
     const limit = thresholds[name];
     if (limit === undefined) return;
     const actual = metrics[name];
@@ -194,6 +211,7 @@ export function checkThresholds(metrics: Metrics, thresholds: Thresholds): Thres
   minimum('actionAccuracy');
   minimum('topicAccuracy');
   minimum('callAccuracy');
+  minimum('handoverReasonAccuracy');
   if (thresholds.passRate !== undefined) {
     const passK = metrics.repeat > 1;
     const actual = passK ? metrics.passAllK : metrics.passRate;
@@ -234,6 +252,25 @@ function perAction(confusion: Record<EvalAction, Record<EvalAction, number>>): R
     return [action, { precision: ratio(hits, columnSum), recall: ratio(hits, rowSum), support: rowSum }];
   });
   return Object.fromEntries(stats) as Record<EvalAction, ActionStats>;
+}
+
+function reasonConfusion(runs: readonly CaseRun[]): Metrics['handoverReasonConfusion'] {
+  const cells = runs.map(reasonCell);
+  const rows = inTaxonomyOrder(cells.map(([row]) => row));
+  // Every reason that occurs is a column, so a row's own reason (the diagonal) is there even at 0.
+  const columns = inTaxonomyOrder(cells.flat());
+  const matrix = Object.fromEntries(rows.map((row) => [row, Object.fromEntries(columns.map((column) => [column, 0]))]));
+  for (const [row, column] of cells) matrix[row][column] += 1;
+  return matrix;
+}
+
+/** Each reason once, in the taxonomy's order, `none` last; one it does not have (a stored report's), after them. */
+function inTaxonomyOrder(reasons: readonly ExpectedHandoverReason[]): ExpectedHandoverReason[] {
+  const rank = (r: string) => {
+    const i = EXPECTED_HANDOVER_REASONS.indexOf(r as ExpectedHandoverReason);
+    return i === -1 ? EXPECTED_HANDOVER_REASONS.length : i;
+  };
+  return [...new Set(reasons)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
 type AttributeStats = Metrics['attributes'][string];

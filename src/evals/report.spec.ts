@@ -223,6 +223,53 @@ describe('action calls in report.md', () => {
   });
 });
 
+describe('handover reasons in report.md', () => {
+  const handover = (id: string, expect: CaseExpect, handoverReason?: Decided['handoverReason'], line = 10) =>
+    run(id, expect, { action: 'handover', message: '', ...(handoverReason ? { handoverReason } : {}) }, { line });
+  const runs = [
+    handover('human', { action: 'handover', handoverReason: 'customer_request' }, 'customer_request'),
+    handover('refund', { action: 'handover', handoverReason: ['policy_restriction', 'unsupported_request'] }, 'low_confidence', 20),
+    handover('hand-back', { action: 'handover', handoverReason: 'none' }, undefined, 30),
+    run('missed', { action: 'handover', handoverReason: 'customer_request' }, {}, { line: 40 }),
+  ];
+  const r = { ...report(runs), thresholds: checkThresholds(computeMetrics(runs), { handoverReasonAccuracy: 0.9 }) };
+  const md = renderMarkdown(r);
+  const failing = (id: string) => md.slice(md.indexOf(`#### ✘ acme/${id}`)).split('\n#### ')[0];
+
+  it('shows the accuracy in the summary and gates on it', () => {
+    expect(md).toContain('| Handover reason accuracy | 66.7% of the handovers whose case names a reason |');
+    expect(md).toContain('| Handover reason accuracy | ≥ 90% | 66.7% | ✘ |');
+    expect(renderSummary(r)).toContain('Handover reason accuracy: 66.7%');
+  });
+
+  it('counts expected against decided reasons, without the missed handover', () => {
+    expect(md).toContain('## Handover reasons');
+    expect(md).toContain('| expected ↓ · decided → | customer_request | policy_restriction | low_confidence | none | runs |');
+    expect(md).toContain('| **customer_request** | 1 | 0 | 0 | 0 | 1 |');
+    expect(md).toContain('| **policy_restriction** | 0 | 0 | 1 | 0 | 1 |');
+    expect(md).toContain('| **none** | 0 | 0 | 0 | 1 | 1 |');
+  });
+
+  it('shows a failing run’s reason against the accepted ones', () => {
+    expect(failing('refund')).toContain('Failed: handover reason.');
+    expect(failing('refund')).toContain('| Handover reason | policy_restriction or unsupported_request | low_confidence ✘ |');
+    expect(failing('missed')).toContain('Failed: action; handover reason.');
+    expect(failing('missed')).toContain('| Handover reason | customer_request | (no handover) ✘ |');
+    expect(md).not.toContain('#### ✘ acme/human');
+    expect(md).not.toContain('#### ✘ acme/hand-back');
+  });
+
+  it('shows a failing handover’s reason where the case names none', () => {
+    const other = renderMarkdown(report([run('noted', { action: 'handover', topics: ['Billing'] }, { action: 'handover', handoverReason: 'missing_knowledge' })]));
+    expect(other).toContain('| Handover reason | (not checked) | missing_knowledge |');
+  });
+
+  it('has no reason section or line where no handover has an expected reason', () => {
+    expect(renderMarkdown(report(RUNS))).not.toMatch(/Handover reason/);
+    expect(renderSummary(report(RUNS))).not.toContain('Handover reason');
+  });
+});
+
 describe('the failing runs of report.md', () => {
   // In file order: a wrong topic, a wrong action, a missed handover, an eval error, then in another file a missed handover.
   const runs = [
@@ -296,6 +343,15 @@ describe(renderSummary.name, () => {
   });
 });
 
+describe(`${compareReports.name}: handover reasons`, () => {
+  it('compares the handover reason accuracy over the cases both ran', () => {
+    const human = (reason: Decided['handoverReason']) => run('human', { action: 'handover', handoverReason: 'customer_request' }, { action: 'handover', handoverReason: reason });
+    const sut = compareReports(report([human('low_confidence')]), report([human('customer_request')]));
+    expect(sut.deltas.find((d) => d.name === 'handoverReasonAccuracy')).toEqual({ name: 'handoverReasonAccuracy', before: 0, after: 1, delta: 1, higherIsBetter: true });
+    expect(renderMarkdown(report([human('customer_request')]), sut)).toContain('| Handover reason accuracy | 0% | 100% | +100 pts (better) |');
+  });
+});
+
 describe(compareReports.name, () => {
   const before = report([
     run('a', { action: 'reply' }),
@@ -332,6 +388,7 @@ describe(compareReports.name, () => {
     expect(sut.deltas.find((d) => d.name === 'passRate')).toEqual({ name: 'passRate', before: 2 / 3, after: 2 / 3, delta: 0, higherIsBetter: true });
     expect(sut.deltas.find((d) => d.name === 'actionAccuracy')).toEqual({ name: 'actionAccuracy', before: 2 / 3, after: 2 / 3, delta: 0, higherIsBetter: true });
     expect(sut.deltas.find((d) => d.name === 'handoverRecall')).toEqual({ name: 'handoverRecall', before: null, after: null, delta: null, higherIsBetter: true });
+    expect(sut.deltas.find((d) => d.name === 'handoverReasonAccuracy')).toEqual({ name: 'handoverReasonAccuracy', before: null, after: null, delta: null, higherIsBetter: true });
     const cost = sut.deltas.find((d) => d.name === 'costUsd')!;
     expect(cost.before).toBeCloseTo(0.0012, 12);
     expect(cost.after).toBeCloseTo(0.0012, 12);

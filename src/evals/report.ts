@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCall } from '../actions/action.port.js';
-import { ACTIONS, CALL_FAILURES, acceptedActions } from './case.schema.js';
+import { ACTIONS, CALL_FAILURES, acceptedActions, acceptedHandoverReasons } from './case.schema.js';
 import { callText, madeCall } from './fixture-actions.js';
 import type { CaseChange, CaseOutcome, Comparison, MetricDelta } from './compare.js';
 import { caseKey } from './metrics.js';
+import { decidedHandoverReason } from './score.js';
 import type { CaseRun, EvalReport, Metrics, ThresholdResult } from './types.js';
 
 const SCRIPTED_NOTE =
@@ -39,6 +40,7 @@ export function renderMarkdown(report: EvalReport, comparison?: Comparison): str
   add(thresholdSection(report), '');
   if (comparison) add(comparisonSection(comparison), '');
   add(actionSection(m), '');
+  if (Object.keys(m.handoverReasonConfusion).length) add(reasonSection(m), '');
   add(attributeSection(m), '');
   if (Object.keys(m.actionCalls).length) add(actionCallSection(m), '');
   add(guardrailSection(m), '');
@@ -62,6 +64,7 @@ export function renderSummary(report: EvalReport, comparison?: Comparison): stri
   if (report.info.scripted) lines.push('Scripted LLM: this proves the plumbing, not the agent’s judgement.');
   lines.push(`Passed ${m.passed}/${count(m.runs, 'run')} (${pct(m.passRate)})${m.repeat > 1 ? `, pass^${m.repeat} ${pct(m.passAllK)}` : ''}.`);
   lines.push(`Handover recall: ${pct(m.handoverRecall)}`);
+  if (m.handoverReasonAccuracy !== null) lines.push(`Handover reason accuracy: ${pct(m.handoverReasonAccuracy)}`);
   lines.push(
     `Action accuracy ${pct(m.actionAccuracy)} · topic accuracy ${pct(m.topicAccuracy)} · out of policy ${m.outOfPolicy.total} · LLM failures ${m.llmFailures}${m.errors ? ` · eval errors ${m.errors}` : ''}`,
   );
@@ -118,6 +121,7 @@ function summaryTable(m: Metrics): string[] {
   rows.push(
     ['Action accuracy', pct(m.actionAccuracy)],
     ['**Handover recall**', `**${pct(m.handoverRecall)}**${m.handoverRecall === null ? ' (no case must hand over)' : ' of the cases that must hand over'}`],
+    ...reasonRows(m),
     ['Topic accuracy', pct(m.topicAccuracy)],
     ...callRows(m),
     ['Message checks', m.messageChecks.total ? `${m.messageChecks.passed} of ${m.messageChecks.total}` : 'n/a'],
@@ -139,6 +143,11 @@ function summaryTable(m: Metrics): string[] {
     ['Estimated cost', `${cost(m)}${usedTokens(m.contactTokens) ? `; simulated contact: ${contactCost(m)}` : ''}`],
   );
   return table(['Metric', 'Value'], rows);
+}
+
+function reasonRows(m: Metrics): Array<[string, string]> {
+  if (m.handoverReasonAccuracy === null) return [];
+  return [['Handover reason accuracy', `${pct(m.handoverReasonAccuracy)} of the handovers whose case names a reason`]];
 }
 
 function callRows(m: Metrics): Array<[string, string]> {
@@ -191,6 +200,7 @@ const THRESHOLD_NAMES: Record<ThresholdResult['name'], string> = {
   actionAccuracy: 'Action accuracy',
   topicAccuracy: 'Topic accuracy',
   callAccuracy: 'Action calls (expected vs made)',
+  handoverReasonAccuracy: 'Handover reason accuracy',
   passRate: 'Pass rate',
   maxOutOfPolicy: 'Out of policy',
 };
@@ -225,6 +235,22 @@ function actionSection(m: Metrics): string[] {
     'Rows: the expected action; columns: what the agent decided; each run counts once. A case accepting several actions counts on the diagonal when the agent chose one of them, else under its first.',
     '',
     ...table(['expected ↓ · decided →', ...ACTIONS, 'runs', 'recall'], rows),
+  ];
+}
+
+function reasonSection(m: Metrics): string[] {
+  const matrix = m.handoverReasonConfusion;
+  const rows = Object.keys(matrix);
+  const columns = Object.keys(matrix[rows[0]]);
+  return [
+    '## Handover reasons',
+    '',
+    `Over the handovers whose case names a reason (\`expect.handoverReason\`): ${pct(m.handoverReasonAccuracy)} had one the case accepts. Rows: the expected reason; columns: the reason the handover carried (\`none\`: no reason, a Delegation hand-back). A case accepting several counts on the diagonal when the reason was one of them, else under its first. A missed handover is not here: handover recall counts it.`,
+    '',
+    ...table(
+      ['expected ↓ · decided →', ...columns, 'runs'],
+      rows.map((row) => [`**${row}**`, ...columns.map((c) => String(matrix[row][c])), String(Object.values(matrix[row]).reduce((a, b) => a + b, 0))]),
+    ),
   ];
 }
 
@@ -416,6 +442,10 @@ function failingRun(run: CaseRun, failure: Failure, report: EvalReport): string[
   const { expect, decided, checks } = run;
   const mark = (ok: boolean | undefined) => (ok === false ? ' ✘' : '');
   const rows: string[][] = [['Action', acceptedActions(expect).join(' or '), `${decided.action}${mark(checks.action)}`]];
+  if (expect.handoverReason || decided.action === 'handover') {
+    const want = acceptedHandoverReasons(expect)?.join(' or ') ?? '(not checked)';
+    rows.push(['Handover reason', want, `${decided.action === 'handover' ? decidedHandoverReason(decided) : '(no handover)'}${mark(checks.handoverReason)}`]);
+  }
   if (expect.topics) rows.push(['Topics', list(expect.topics), `${list(decided.topics)}${mark(checks.topics)}`]);
   else if (decided.topics.length) rows.push(['Topics', '(not checked)', list(decided.topics)]);
   const keys = [...new Set([...Object.keys(expect.attributes ?? {}), ...Object.keys(decided.attributes)])];
@@ -471,6 +501,7 @@ export function failedChecks(run: CaseRun): string[] {
   const c = run.checks;
   const failed: string[] = [];
   if (!c.action) failed.push('action');
+  if (c.handoverReason === false) failed.push('handover reason');
   if (c.topics === false) failed.push('topics');
   for (const [key, ok] of Object.entries(c.attributes ?? {})) if (!ok) failed.push(`attribute ${key}`);
   for (const s of c.missingIncludes ?? []) failed.push(`message lacks “${s}”`);
@@ -516,6 +547,7 @@ const DELTA_NAMES: Record<MetricDelta['name'], string> = {
   passRate: 'Pass rate',
   actionAccuracy: 'Action accuracy',
   handoverRecall: 'Handover recall',
+  handoverReasonAccuracy: 'Handover reason accuracy',
   topicAccuracy: 'Topic accuracy',
   outOfPolicy: 'Out of policy',
   latencyP95Ms: 'Latency p95',

@@ -208,6 +208,7 @@ function decidedOf(agent: AgentConfig, o: DecisionOutcome): Decided {
     confidence: d.confidence,
     reason: d.reason,
     handoverNote: d.handoverNote,
+    ...(d.action === 'handover' && d.handoverReason ? { handoverReason: d.handoverReason } : {}),
     sources: [...new Set(o.citations.map((c) => articleName(c.uri)))],
   };
 }

@@ -73,6 +73,33 @@ describe(checkRun.name, () => {
   });
 });
 
+describe(`${checkRun.name}: handover reason`, () => {
+  const handover = (handoverReason?: Decided['handoverReason']) => decided({ action: 'handover', message: '', ...(handoverReason ? { handoverReason } : {}) });
+
+  it('passes a handover whose reason the case accepts, one or any of a list', () => {
+    expect(checkRun({ action: 'handover', handoverReason: 'customer_request' }, handover('customer_request'))).toEqual({ checks: { action: true, handoverReason: true }, passed: true });
+    const refund: CaseExpect = { action: 'handover', handoverReason: ['policy_restriction', 'unsupported_request'] };
+    expect(checkRun(refund, handover('unsupported_request')).passed).toBe(true);
+    expect(checkRun(refund, handover('low_confidence'))).toEqual({ checks: { action: true, handoverReason: false }, passed: false });
+  });
+
+  it('reads a handover without a reason as `none`, the Delegation hand-back of a finished task', () => {
+    expect(checkRun({ action: 'handover', handoverReason: 'none' }, handover()).checks.handoverReason).toBe(true);
+    expect(checkRun({ action: 'handover', handoverReason: 'none' }, handover('customer_request')).checks.handoverReason).toBe(false);
+    expect(checkRun({ action: 'handover', handoverReason: 'customer_request' }, handover()).checks.handoverReason).toBe(false);
+  });
+
+  it('fails the reason too when a case that must hand over got another action', () => {
+    expect(checkRun({ action: 'handover', handoverReason: 'customer_request' }, decided())).toEqual({ checks: { action: false, handoverReason: false }, passed: false });
+  });
+
+  it('does not check the reason of a case that also accepts the action decided, nor of a case that names none', () => {
+    expect(checkRun({ action: ['reply', 'handover'], handoverReason: 'customer_request' }, decided())).toEqual({ checks: { action: true }, passed: true });
+    expect(checkRun({ action: ['reply', 'handover'], handoverReason: 'customer_request' }, handover('missing_knowledge')).passed).toBe(false);
+    expect(checkRun({ action: 'handover' }, handover('llm_failure'))).toEqual({ checks: { action: true }, passed: true });
+  });
+});
+
 describe(`${checkRun.name}: action calls`, () => {
   const call = (name: string, args: Record<string, unknown> | null, status: ActionCallSummary['status'], error: string | null = null): ActionCallSummary => ({
     id: 'act-1',

@@ -1,5 +1,5 @@
 import type { LlmDecision } from '../agent/decision.js';
-import { acceptedActions, type CaseExpect } from './case.schema.js';
+import { NO_HANDOVER_REASON, acceptedActions, acceptedHandoverReasons, type CaseExpect, type ExpectedHandoverReason } from './case.schema.js';
 import { argsInclude, callText, madeCall, unfixturedCall } from './fixture-actions.js';
 import type { Checks, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
 
@@ -46,6 +46,11 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
   const unfixtured = calls.filter(unfixturedCall);
   if (unfixtured.length) checks.unfixtured = unfixtured.map(callText);
 
+  // Judged on a handover only; a case that must hand over fails it without one, as with `grounded: false`.
+  const reasons = acceptedHandoverReasons(expect);
+  if (reasons && decided.action === 'handover') checks.handoverReason = reasons.includes(decidedHandoverReason(decided));
+  else if (reasons && acceptedActions(expect).every((a) => a === 'handover')) checks.handoverReason = false;
+
   const message = normalize(decided.message);
   if (expect.messageIncludes) checks.missingIncludes = expect.messageIncludes.filter((s) => !message.includes(normalize(s)));
   if (expect.messageExcludes) checks.presentExcludes = expect.messageExcludes.filter((s) => message.includes(normalize(s)));
@@ -60,8 +65,14 @@ export function checkRun(expect: CaseExpect, decided: Decided): { checks: Checks
     checks.grounded !== false &&
     checks.calls !== false &&
     Object.values(checks.callArgs ?? {}).every(Boolean) &&
+    checks.handoverReason !== false &&
     !checks.unfixtured?.length;
   return { checks, passed };
+}
+
+/** A handover's reason as a case names it: `none` when the decision carries none (a Delegation hand-back). */
+export function decidedHandoverReason(decided: Pick<Decided, 'handoverReason'>): ExpectedHandoverReason {
+  return decided.handoverReason ?? NO_HANDOVER_REASON;
 }
 
 /**

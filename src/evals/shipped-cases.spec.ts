@@ -8,7 +8,7 @@ import type { AgentConfig } from '../config/agents.schema.js';
 import { ConfigError } from '../config/config.error.js';
 import { caseContext, caseTranscript } from './case-context.js';
 import { loadCaseFiles, type LoadedCase, type LoadedCaseFile } from './case.loader.js';
-import { acceptedActions } from './case.schema.js';
+import { NO_HANDOVER_REASON, acceptedActions, acceptedHandoverReasons } from './case.schema.js';
 import { argsInclude, caseFileActionProblems } from './fixture-actions.js';
 
 const LANGUAGES = ['en', 'fr', 'es', 'de'] as const;
@@ -151,6 +151,29 @@ describe('the shipped eval cases (evals/)', () => {
       if (!agent || c.simulate) continue;
       const turns = caseContext(agent, c, caseTranscript(c.transcript)).agentTurns;
       if (turns >= agent.limits.maxTurns && !handoverOnly(c)) problems.push(`${where(c)}: ${turns} turns taken, limit ${agent.limits.maxTurns}, but accepts ${acceptedActions(c.expect).join(', ')}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  // Where another action is as good, so is any reason for the handover: the shipped set names one only where nothing else will do.
+  it('expect a handover reason only of a case whose only acceptable action is handover', () => {
+    const problems = cases
+      .filter((c) => c.expect.handoverReason !== undefined && !handoverOnly(c))
+      .map((c) => `${where(c)}: expects handoverReason ${acceptedHandoverReasons(c.expect)!.join(', ')} but accepts ${acceptedActions(c.expect).join(', ')}`);
+    expect(problems).toEqual([]);
+  });
+
+  // The guardrails give an Inception agent's handover a reason when the model gives none (unsupported_request): `none` could never pass there.
+  it('expect no handover reason (none) only of a Delegation agent, and usage_limit only at the turn limit', () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      const agent = agents.get(c.agentId);
+      const reasons = acceptedHandoverReasons(c.expect) ?? [];
+      if (!agent) continue;
+      if (reasons.includes(NO_HANDOVER_REASON) && agent.mode !== 'delegation') problems.push(`${where(c)}: expects no handover reason of ${agent.mode} agent ${agent.id}`);
+      if (reasons.includes('usage_limit') && (c.simulate || caseContext(agent, c, caseTranscript(c.transcript)).agentTurns < agent.limits.maxTurns)) {
+        problems.push(`${where(c)}: expects usage_limit below the limit of ${agent.limits.maxTurns} turns`);
+      }
     }
     expect(problems).toEqual([]);
   });

@@ -1,6 +1,7 @@
 import type { ActionCallStatus, ActionCallSummary } from '../actions/action.port.js';
 import type { LlmUsage } from '../llm/llm.client.js';
 import type { LlmDecision } from '../agent/decision.js';
+import type { HandoverReason } from '../agent/handover-reasons.js';
 import type { ModelPrice } from '../config/agents.schema.js';
 import type { CaseExpect, EvalAction, Thresholds } from './case.schema.js';
 
@@ -17,6 +18,8 @@ export interface Decided {
   confidence: number;
   reason: string;
   handoverNote: string;
+  /** Why it handed over, as the console records it (the LLM's reason, or the guardrail's or failure's); absent: no reason. */
+  handoverReason?: HandoverReason;
   /** The articles the decision cited (by name: file name without extension, or a page URL's last part); a cited call as `action:<name>`. */
   sources?: string[];
   /** The action calls the model asked for, in order, with what came of each (refused ones included). */
@@ -50,6 +53,8 @@ export interface Checks {
   callArgs?: Record<string, boolean>;
   /** Calls the case had no fixture for (`order_status(order_number=A-12345)`): the case needs one. */
   unfixtured?: string[];
+  /** `expect.handoverReason`: the handover's reason is one the case accepts (false too when a handover-only case got none). */
+  handoverReason?: boolean;
 }
 
 export type JudgeVerdict =
@@ -133,6 +138,14 @@ export interface Metrics {
   topicAccuracy: number | null;
   /** Of the runs whose case lists expect.calls, the share whose calls made were exactly that set. */
   callAccuracy: number | null;
+  /** Of the runs that handed over and whose case lists expect.handoverReason, the share with a reason it accepts. */
+  handoverReasonAccuracy: number | null;
+  /**
+   * Over those runs: rows the expected reason, columns the decided one (`none`: no reason); only
+   * the reasons that occur. A case accepting several counts under the decided one when it accepts
+   * it, else under its first.
+   */
+  handoverReasonConfusion: Record<string, Record<string, number>>;
   /** Per action asked for or expected, by name. */
   actionCalls: Record<string, ActionCallStats>;
   /** Calls answered "no fixture in this case", and the runs with one: case files to complete. */
