@@ -8,6 +8,7 @@ import { DecisionEngine } from './agent/decision.engine.js';
 import { DecisionRepository } from './agent/decision.repository.js';
 import { KnowledgeRepository } from './knowledge/knowledge.repository.js';
 import { KnowledgeService } from './knowledge/knowledge.service.js';
+import { AgentsReloader } from './config/agents-reloader.js';
 import { ActionCallRepository } from './actions/action-calls.repository.js';
 import { ActionsService } from './actions/actions.service.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
@@ -82,6 +83,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_FILTER, useClass: WebhookErrorsFilter },
         MetricsService,
+        AgentsReloader,
         IntakeRepository,
         IntakeService,
         WakeUpService,

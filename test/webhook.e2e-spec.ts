@@ -211,7 +211,10 @@ describe('GET /health and /metrics', () => {
   it('reports liveness and readiness of Postgres and Redis', async () => {
     expect(await (await fetch(`${bridge.url}/health`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${bridge.url}/health/ready`);
-    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ok', postgres: 'ok', redis: 'ok' }]);
+    expect([ready.status, await ready.json()]).toEqual([
+      200,
+      { status: 'ok', postgres: 'ok', redis: 'ok', agentsFile: { valid: true, errors: [], loadedAt: expect.any(String), checkedAt: expect.any(String) } },
+    ]);
   });
 
   it('exposes Prometheus metrics, queue depths included', async () => {

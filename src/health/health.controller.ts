@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { QUEUES } from '../scheduler/queues.js';
+import { AgentsReloader, type AgentsFileStatus } from '../config/agents-reloader.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -12,6 +13,7 @@ export class HealthController {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(QUEUES.turns) private readonly turns: Queue,
+    private readonly reloader: AgentsReloader,
   ) {}
 
   /** Liveness: the process answers. */
@@ -23,15 +25,17 @@ export class HealthController {
   /** Readiness: Postgres and Redis both answer; 503 names the one that does not. */
   @Get('ready')
   @HttpCode(200)
-  async ready(): Promise<{ status: 'ok'; postgres: 'ok'; redis: 'ok' }> {
+  async ready(): Promise<{ status: 'ok'; postgres: 'ok'; redis: 'ok'; agentsFile: AgentsFileStatus }> {
     const [postgres, redis] = await Promise.all([
       check(() => this.dataSource.query('SELECT 1')),
       check(async () => (await this.turns.getBackend().client).get('health-probe')),
     ]);
+    // An invalid edit of the agents file does not make the process unready: the agents loaded before still serve.
+    const agentsFile = this.reloader.status;
     if (postgres !== 'ok' || redis !== 'ok') {
-      throw new ServiceUnavailableException({ status: 'unavailable', postgres, redis });
+      throw new ServiceUnavailableException({ status: 'unavailable', postgres, redis, agentsFile });
     }
-    return { status: 'ok', postgres, redis };
+    return { status: 'ok', postgres, redis, agentsFile };
   }
 }
 

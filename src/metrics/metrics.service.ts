@@ -60,6 +60,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly agentsFileReloads = new Counter({
+    name: 'iva_agents_file_reloads_total',
+    help: 'Reloads of the agents file (SIGHUP or a change of the file) by result: applied, unchanged, invalid',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly agentsFileValid = new Gauge({
+    name: 'iva_agents_file_valid',
+    help: '1 when the agents file last read was valid; 0 when the last reload found it invalid and the agents loaded before still serve',
+    registers: [this.registry],
+  });
+
   constructor(
     @InjectQueue(QUEUES.turns) turns: Queue,
     @InjectQueue(QUEUES.timers) timers: Queue,

@@ -25,7 +25,8 @@ export class WebhookService {
   ) {}
 
   agentFor(agentId: string): AgentConfig {
-    const agent = this.config.agent(agentId);
+    // Only an agent the file lists now: one a reload removed takes no new events (its open conversations end by their timers).
+    const agent = this.config.servedAgent(agentId);
     if (!agent) throw new UnknownAgentError(agentId);
     return agent;
   }
