@@ -18,6 +18,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   if (config.runsConsole) app.use('/console', app.get(ConsoleServer).router());
   // Adds fail while a producer's first connection is still opening: wait it out (bounded) before the sweep's first run.
   await Promise.all(Object.values(QUEUES).map((name) => app.get<ProducerQueue>(getQueueToken(name)).waitForConnection(2000)));
-  app.enableShutdownHooks();
+  // SIGHUP is not among them: it reloads the agents file (agents-reloader.ts) and must not stop the process.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   return app;
 }

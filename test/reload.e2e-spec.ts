@@ -77,10 +77,13 @@ describe('reloading the agents file', () => {
     const childEnv: Record<string, string | undefined> = {
       ...testEnv({ DATABASE_URL: bridge.config.env.DATABASE_URL, REDIS_PREFIX: `${bridge.redisPrefix}-hup`, ROLE: 'web', PORT: String(port), AGENTS_FILE: 'agents.yaml', ...inbox.env() }),
       PATH: process.env.PATH,
+      LOG_LEVEL: 'info',
     };
     delete childEnv.TRIAGE_SECRET; // from .env, which a reload reads again
     writeFileSync(join(dir, '.env'), `TRIAGE_SECRET=${TRIAGE_SECRET}\n`);
-    const child = spawn(process.execPath, [main], { cwd: dir, env: childEnv, stdio: 'ignore' });
+    const child = spawn(process.execPath, [main], { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    child.stdout!.on('data', (c) => (output += c));
     try {
       const url = `http://127.0.0.1:${port}`;
       await waitFor('the child bridge', () => fetch(`${url}/health`).then((r) => r.ok, () => false), 20_000);
@@ -92,7 +95,9 @@ describe('reloading the agents file', () => {
       child.kill('SIGHUP');
       await waitFor('the rotated secret', async () => (await via(rotated).startConversation(newId())).delivered, 10_000);
       expect((await via(TRIAGE_SECRET).startConversation(newId())).attempts[0]).toEqual({ status: 401 });
-      expect(child.exitCode).toBeNull(); // SIGHUP reloads; it does not stop the process
+      expect([child.exitCode, child.signalCode]).toEqual([null, null]); // SIGHUP reloads; it does not stop the process
+      expect(output).toMatch(/"agentId":"acme","fields":\["secret"\],"msg":"agents file reloaded: agent changed"/);
+      expect(output).not.toContain(rotated);
     } finally {
       child.kill('SIGKILL');
     }
