@@ -8,6 +8,7 @@ import { FakeInbox } from './fakes/fake-inbox.js';
 import { FakeLlm } from './fakes/fake-llm.js';
 import { WebhookSender } from './fakes/webhook-sender.js';
 import { TRIAGE_SECRET, startBridge, waitFor, type TestBridge } from './support/bridge.js';
+import { expectedOverviewCells } from './support/overview.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 // The console in a real browser: Debian's Chromium driven by playwright-core (scripts/console-browser.ts),
@@ -275,48 +276,7 @@ describe('operator console in Chromium', () => {
       await page.getByTestId('nav-overview').click();
       await page.getByTestId('overview-window').selectOption(window);
       await Promise.all([page.waitForURL((u) => u.searchParams.get('window') === window), page.getByRole('button', { name: 'Show' }).click()]);
-      const since = `now() - interval '${window === '24h' ? '24 hours' : '7 days'}'`;
-      const outcomes = await db.query<Record<string, string | number>>(`
-        SELECT agent_id,
-               count(*)::int AS ended,
-               count(*) FILTER (WHERE outcome = 'resolved')::int AS resolved,
-               count(*) FILTER (WHERE resolution = 'confirmed')::int AS confirmed,
-               count(*) FILTER (WHERE resolution = 'assumed')::int AS assumed,
-               count(*) FILTER (WHERE outcome = 'handed_over')::int AS "handed-over",
-               count(*) FILTER (WHERE outcome = 'handed_back')::int AS "handed-back",
-               count(*) FILTER (WHERE outcome = 'handed_over' AND reason IN ('va_deadline', 'contact_timeout'))::int AS "timed-out",
-               count(*) FILTER (WHERE outcome = 'lost')::int AS lost,
-               count(*) FILTER (WHERE reopened AND outcome = 'resolved')::int AS reopened,
-               sum(prompt_tokens)::int AS "prompt-tokens",
-               sum(completion_tokens)::int AS "completion-tokens",
-               sum(cached_tokens)::int AS "cached-tokens"
-          FROM session_outcome_view WHERE ended_at >= ${since} GROUP BY agent_id`);
-      // Active with activity in the window; each conversation counted once, ended in the window or active or both.
-      const active = await db.query<{ agent_id: string; n: number }>(
-        `SELECT agent_id, count(*)::int AS n FROM conversations WHERE state = 'active' AND updated_at >= ${since} GROUP BY agent_id`,
-      );
-      const seen = await db.query<{ agent_id: string; n: number }>(`
-        SELECT agent_id, count(DISTINCT id)::int AS n FROM (
-          SELECT id, agent_id FROM conversations WHERE state = 'active' AND updated_at >= ${since}
-          UNION ALL SELECT conversation_id, agent_id FROM session_outcomes WHERE ended_at >= ${since}) s
-         GROUP BY agent_id`);
-      const decisions = await db.query<{ agent_id: string; n: number; failed: number }>(`
-        SELECT c.agent_id, count(*)::int AS n, count(*) FILTER (WHERE d.failure IS NOT NULL)::int AS failed
-          FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE d.created_at >= ${since} GROUP BY c.agent_id`);
-
-      const agents = [...new Set([...outcomes, ...active, ...decisions].map((r) => String(r.agent_id)))].sort();
-      const expected: Record<string, string> = {};
-      for (const agent of agents) {
-        const o = outcomes.find((r) => r.agent_id === agent);
-        const a = active.find((r) => r.agent_id === agent)?.n ?? 0;
-        const d = decisions.find((r) => r.agent_id === agent);
-        const measures = ['ended', 'resolved', 'confirmed', 'assumed', 'handed-over', 'handed-back', 'timed-out', 'lost', 'reopened', 'prompt-tokens', 'completion-tokens', 'cached-tokens'];
-        for (const m of measures) expected[`overview-${agent}-${m}`] = String(o?.[m] ?? 0);
-        expected[`overview-${agent}-active`] = String(a);
-        expected[`overview-${agent}-conversations`] = String(seen.find((r) => r.agent_id === agent)?.n ?? 0);
-        expected[`overview-${agent}-decisions`] = String(d?.n ?? 0);
-        expected[`overview-${agent}-llm-failures`] = String(d?.failed ?? 0);
-      }
+      const { agents, cells: expected } = await expectedOverviewCells(db, window);
       expect(agents).toContain('acme');
       expect(agents).toContain('helper');
       const cells = Object.fromEntries(
@@ -328,7 +288,7 @@ describe('operator console in Chromium', () => {
       expect(Object.fromEntries(Object.keys(expected).map((k) => [k, cells[k]]))).toEqual(expected);
 
       const reasons = await db.query<{ reason: string; n: number }>(
-        `SELECT reason, count(*)::int AS n FROM session_outcomes WHERE outcome = 'handed_over' AND ended_at >= ${since} GROUP BY reason`,
+        `SELECT reason, count(*)::int AS n FROM session_outcomes WHERE outcome = 'handed_over' AND ended_at >= now() - interval '${window === '24h' ? '24 hours' : '7 days'}' GROUP BY reason`,
       );
       const shownReasons = await page.getByTestId('overview-reason').evaluateAll((els: El[]) => els.map((e) => [e.getAttribute('data-reason'), Number(e.getAttribute('data-count'))]));
       expect(Object.fromEntries(shownReasons)).toEqual(Object.fromEntries(reasons.map((r) => [r.reason ?? '(none recorded)', r.n])));
