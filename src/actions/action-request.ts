@@ -1,4 +1,4 @@
-import { ENV_REFERENCE, type ActionConfig } from './action.schema.js';
+import { ENV_REFERENCE, HEADER_VALUE, type ActionConfig } from './action.schema.js';
 import { isDotSegment, parseUrlTemplate, rawPath, type Placeholder, type UrlTemplate } from './url-template.js';
 
 /** An HTTP request ready to send: URL filled and checked, secrets resolved. */
@@ -18,7 +18,6 @@ const MAX_URL_LENGTH = 8192;
 // A header whose whole value is a credential even when the file wrote it literally.
 const SECRET_HEADER = /^(?:authorization|proxy-authorization|cookie)$|api[-_]?key|token|secret|password|auth|session|signature/i;
 // What fetch accepts in a header value; anything else makes it throw with the value in the message.
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**

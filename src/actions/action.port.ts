@@ -78,9 +78,14 @@ function mayHaveHappened(o: ActionCallOutcome): boolean {
   return o.status === 'http_error' && (o.httpStatus === 502 || o.httpStatus === 504);
 }
 
+/** The outcome of a call that got no answer to report: refused, skipped, unknown, or failed before a request. */
+export function noAnswer(status: ActionCallStatus, error: string | null): ActionCallOutcome {
+  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
+}
+
 /** A port for callers that may not call anything: every call is refused as `skipped`, with the reason. */
 export function noCallsPort(reason: string): ActionPort {
-  return { call: async () => ({ status: 'skipped', httpStatus: null, result: null, error: reason, latencyMs: 0, resultBytes: 0 }) };
+  return { call: async () => noAnswer('skipped', reason) };
 }
 
 /** The handover note's line for one call: what it returned, why it failed, or why it was not made. */

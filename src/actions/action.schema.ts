@@ -33,6 +33,8 @@ const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const ATTRIBUTE_KEY = /^[a-zA-Z0-9_]+$/;
 const FIELD_PATH = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What an HTTP header value may hold (tab, printable ASCII, Latin-1): fetch throws on anything else. */
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** `${NAME}` in a header value. Global: use with replace and matchAll, never test. */
 export const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 // Framing and hop-by-hop headers belong to the HTTP client; a fixed Idempotency-Key would make an
@@ -84,7 +86,7 @@ const HeadersSchema = z
       else if (seen.has(lower)) issue([name], 'is set twice (header names ignore case)');
       seen.add(lower);
       if (/[\r\n\0]/.test(value)) issue([name], 'must be one line');
-      else if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) issue([name], 'holds characters an HTTP header cannot carry');
+      else if (!HEADER_VALUE.test(value)) issue([name], 'holds characters an HTTP header cannot carry');
       if (value.replace(ENV_REFERENCE, '').includes('${'))
         issue([name], 'has a malformed ${…}: write ${NAME} with a letter or _ first, then letters, digits or _');
     }

@@ -6,7 +6,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { performCall, type CallOutcome } from './action-http.js';
 import { prepareCall } from './action-request.js';
 import { ActionCallRepository, type ActionCallRow } from './action-calls.repository.js';
-import { canonicalArgs, reportedOutcome, type ActionCallOutcome, type ActionCallRequest, type ActionPort } from './action.port.js';
+import { canonicalArgs, noAnswer, reportedOutcome, type ActionCallOutcome, type ActionCallRequest, type ActionPort } from './action.port.js';
 import type { ActionConfig } from './action.schema.js';
 
 /** Which turn a port serves: its calls are recorded under it, and a side-effect call's key derives from it. */
@@ -65,14 +65,14 @@ export class ActionsService {
       this.count(agent, action.name, 'refused');
       // The reason can quote the model's arguments (the contact's data): the row and the model get it, the log does not.
       this.logger.warn({ ...log, msg: 'action call refused; no request made' });
-      return { outcome: blank('refused', refusal), id };
+      return { outcome: noAnswer('refused', refusal), id };
     }
 
     const { id, earlier } = await this.calls.start({ ...base, rawArguments: null, url: prepared.call.url, idempotencyKey }, 'started');
     if (earlier) {
       this.logger.warn({ ...log, status: earlier.status, msg: 'side-effect call already recorded for this turn: not made again' });
       this.count(agent, action.name, earlier.status === 'started' ? 'unknown' : 'reused');
-      return { outcome: earlier.status === 'started' ? blank('unknown', 'an earlier attempt of this turn started this call and its outcome is unknown; it was not made again') : reportedOutcome(action, fromRow(earlier)), id };
+      return { outcome: earlier.status === 'started' ? noAnswer('unknown', 'an earlier attempt of this turn started this call and its outcome is unknown; it was not made again') : reportedOutcome(action, fromRow(earlier)), id };
     }
     let outcome: CallOutcome;
     try {
@@ -80,7 +80,7 @@ export class ActionsService {
     } catch (err) {
       // performCall reports what it can as an outcome; anything else is a bug, said as a failure.
       this.logger.error({ ...log, err: safeError(err), msg: 'action call threw' });
-      outcome = { ...blank('failed', 'the call failed unexpectedly'), status: 'failed' };
+      outcome = { ...noAnswer('failed', 'the call failed unexpectedly'), status: 'failed' };
     }
     await this.calls.finish(id, outcome);
     this.count(agent, action.name, outcome.status);
@@ -110,9 +110,6 @@ function keyOf(turn: TurnRef, action: ActionConfig, args: Record<string, unknown
 const MIN_CALL_BUDGET_MS = 100;
 
 
-function blank(status: ActionCallOutcome['status'], error: string | null): ActionCallOutcome {
-  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
-}
 
 function fromRow(row: ActionCallRow): ActionCallOutcome {
   return { status: row.status as ActionCallOutcome['status'], httpStatus: row.http_status, result: row.result, error: row.error, latencyMs: 0, resultBytes: row.result_bytes };

@@ -1,7 +1,7 @@
 import { clip } from '../common/clip.js';
 import { performCall } from './action-http.js';
 import { prepareCall } from './action-request.js';
-import type { ActionCallOutcome, ActionCallStatus, ActionPort } from './action.port.js';
+import { noAnswer, type ActionCallOutcome, type ActionCallStatus, type ActionPort } from './action.port.js';
 
 /** Why a side-effect call got no answer from a direct port: the model is told so, and may say it. */
 export const NOT_MADE_HERE = 'not made in the playground';
@@ -38,10 +38,10 @@ export function directActionPort(options: DirectPortOptions): ActionPort {
         options.onCall({ name: action.name, args: request.args, rawArguments: request.rawArguments, outcome, ...(wouldSend ? { wouldSend } : {}) });
         return outcome;
       };
-      if (request.refused !== null) return report(notMade('refused', request.refused));
+      if (request.refused !== null) return report(noAnswer('refused', request.refused));
       const prepared = prepareCall(action, request.args ?? {}, options.env ?? agent.actionEnv);
-      if (!prepared.ok) return report(notMade('refused', prepared.error));
-      if (action.sideEffects) return report(notMade('skipped', NOT_MADE_HERE), { method: prepared.call.method, url: prepared.call.url });
+      if (!prepared.ok) return report(noAnswer('refused', prepared.error));
+      if (action.sideEffects) return report(noAnswer('skipped', NOT_MADE_HERE), { method: prepared.call.method, url: prepared.call.url });
       const outcome = await performCall(prepared.call, {
         timeoutMs: Math.max(1, request.deadline - Date.now()),
         fields: action.response.fields,
@@ -53,9 +53,6 @@ export function directActionPort(options: DirectPortOptions): ActionPort {
   };
 }
 
-function notMade(status: ActionCallStatus, error: string): ActionCallOutcome {
-  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
-}
 
 /** A call as a terminal shows it: a direct port's, or a row of `action_calls`. */
 export interface CallLineInput {

@@ -53,6 +53,7 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
   const unknownSources = proposed.sources.filter((id) => !retrieved.has(id.trim()));
   if (unknownSources.length) fired.push(`dropped sources not retrieved for this turn: ${unknownSources.join(', ')}`);
 
+  const handoverReason = proposed.action === 'handover' ? proposed.handoverReason || unstatedReason(ctx) : undefined;
   const decision: Decision = {
     action: proposed.action,
     message,
@@ -63,7 +64,7 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
     handoverNote: proposed.handoverNote.trim(),
     sources,
     factual: proposed.factual,
-    ...(proposed.action === 'handover' && (proposed.handoverReason || unstatedReason(ctx)) ? { handoverReason: (proposed.handoverReason || unstatedReason(ctx))! } : {}),
+    ...(handoverReason ? { handoverReason } : {}),
   };
 
   let forcedHandover: string | undefined;

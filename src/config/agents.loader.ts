@@ -8,7 +8,7 @@ export interface AgentsFile {
   agents: AgentConfig[];
   pricing: Record<string, ModelPrice>;
 }
-import { envReferences } from '../actions/action.schema.js';
+import { HEADER_VALUE, envReferences } from '../actions/action.schema.js';
 import { offeredActions } from '../actions/action.port.js';
 import { describeIssue, lineOf, parseYamlSource } from './yaml-source.js';
 
@@ -50,13 +50,12 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
     // they are read once, here, with the rest of the configuration.
     const actionEnv: Record<string, string> = {};
     offeredActions(agent).forEach((action) => {
-      const i2 = agent.actions.indexOf(action);
+      const at = `${src.name}:${lineOf(src, ['agents', i, 'actions', agent.actions.indexOf(action), 'request', 'headers'])}: agent "${agent.id}" action "${action.name}"`;
       for (const name of envReferences(action)) {
         const value = env[name];
-        if (value && !/^[\t\x20-\x7e\x80-\xff]*$/.test(value))
-          problems.push(`${src.name}:${lineOf(src, ['agents', i, 'actions', i2, 'request', 'headers'])}: agent "${agent.id}" action "${action.name}": environment variable ${name} holds characters an HTTP header cannot carry`);
-        else if (value) actionEnv[name] = value;
-        else problems.push(`${src.name}:${lineOf(src, ['agents', i, 'actions', i2, 'request', 'headers'])}: agent "${agent.id}" action "${action.name}": environment variable ${name} is not set`);
+        if (!value) problems.push(`${at}: environment variable ${name} is not set`);
+        else if (!HEADER_VALUE.test(value)) problems.push(`${at}: environment variable ${name} holds characters an HTTP header cannot carry`);
+        else actionEnv[name] = value;
       }
     });
     return {

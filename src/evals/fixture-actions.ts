@@ -1,5 +1,5 @@
 import { pickFields } from '../actions/action-http.js';
-import { canonicalArgs, offeredActions, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { canonicalArgs, noAnswer, offeredActions, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import type { ActionConfig } from '../actions/action.schema.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { LoadedCase, LoadedCaseFile } from './case.loader.js';
@@ -17,11 +17,11 @@ export const NO_FIXTURE = 'no fixture in this case';
 export function fixturePort(fixtures: CaseFixtures = {}): ActionPort {
   return {
     call: async (_agent, request) => {
-      if (request.refused !== null) return blank('refused', request.refused);
+      if (request.refused !== null) return noAnswer('refused', request.refused);
       const entries = Object.hasOwn(fixtures, request.action.name) ? fixtures[request.action.name] : undefined;
-      if (!entries) return blank('skipped', NO_FIXTURE);
+      if (!entries) return noAnswer('skipped', NO_FIXTURE);
       const entry = entries.find((f) => !f.when || argsInclude(request.args ?? {}, f.when));
-      if (!entry) return blank('skipped', `${NO_FIXTURE} for these arguments`);
+      if (!entry) return noAnswer('skipped', `${NO_FIXTURE} for these arguments`);
       return reportedOutcome(request.action, fixtureOutcome(request.action, entry));
     },
   };
@@ -34,13 +34,13 @@ export function fixtureOutcome(action: ActionConfig, f: ActionFixture): ActionCa
     const resultBytes = Buffer.byteLength(JSON.stringify(result));
     const httpStatus = f.httpStatus ?? 200;
     if (resultBytes > action.response.maxBytes)
-      return { ...blank('too_large', `the selected fields are ${resultBytes} bytes, over the limit of ${action.response.maxBytes}`), httpStatus };
+      return { ...noAnswer('too_large', `the selected fields are ${resultBytes} bytes, over the limit of ${action.response.maxBytes}`), httpStatus };
     return { status: 'ok', httpStatus, result, error: null, latencyMs: 0, resultBytes };
   }
   const status = f.status ?? 'http_error';
   const stated = status === 'http_error' ? Number(/^HTTP (\d{3})\b/.exec(f.error ?? '')?.[1]) || null : null;
   const httpStatus = f.httpStatus ?? stated;
-  return { ...blank(status, f.error ?? defaultError(status, action, httpStatus)), httpStatus };
+  return { ...noAnswer(status, f.error ?? defaultError(status, action, httpStatus)), httpStatus };
 }
 
 /** The errors a live call reports (action-http.ts), for a fixture that names only its status. */
@@ -151,6 +151,3 @@ function actionChecks(agent: AgentConfig) {
   };
 }
 
-function blank(status: ActionCallStatus, error: string | null): ActionCallOutcome {
-  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
-}

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describeCall, reportedOutcome, type ActionCallOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
+import { describeCall, noAnswer, reportedOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
 import { contextFromSnapshot, guardrailInputs, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
 import type { DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
@@ -176,11 +176,11 @@ export function recordedPort(recorded: readonly ReplayCall[]): ActionPort {
   const used = new Set<ReplayCall>();
   return {
     call: async (_agent, request) => {
-      if (request.refused !== null) return outcome('refused', request.refused);
+      if (request.refused !== null) return noAnswer('refused', request.refused);
       const key = canonicalJson(request.args ?? {});
       const same = made.filter((c) => c.name === request.action.name && canonicalJson(c.args ?? {}) === key);
       const record = same.find((c) => !used.has(c)) ?? same.at(-1);
-      if (!record) return outcome('skipped', NOT_RECORDED);
+      if (!record) return noAnswer('skipped', NOT_RECORDED);
       used.add(record);
       const { status, httpStatus, result, error, latencyMs } = record;
       return reportedOutcome(request.action, { status, httpStatus, result, error, latencyMs, resultBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0 });
@@ -188,9 +188,6 @@ export function recordedPort(recorded: readonly ReplayCall[]): ActionPort {
   };
 }
 
-function outcome(status: ActionCallStatus, error: string): ActionCallOutcome {
-  return { status, httpStatus: null, result: null, error, latencyMs: 0, resultBytes: 0 };
-}
 
 /** The stored messages with these ids. */
 export async function storedMessages(db: pg.ClientBase, ids: string[]): Promise<Map<string, Pick<TranscriptEntry, 'direction' | 'text' | 'payload'>>> {
