@@ -20,6 +20,7 @@ import { guardrailInputs, promptHashes } from './context-snapshot.js';
 import { applyGuardrails } from './guardrails.js';
 import { buildDecisionPrompt, entryText, stableInstructions, type PromptKind } from './prompt.builder.js';
 import { clip } from '../common/clip.js';
+import type { PolicyHandover } from '../policy/policy-handover.js';
 
 /** Everything known about one decision, for acting on it and for the audit trail. */
 export interface DecisionOutcome {
@@ -228,6 +229,43 @@ export class DecisionEngine {
     }
     summary.line = describeCall(summary);
     return summary;
+  }
+
+  /**
+   * The decision of a turn a policy hands over before any LLM request (policy-handover.ts): recorded
+   * like any other, with its reason, and the hashes replay checks.
+   */
+  preempted(agent: AgentConfig, ctx: ConversationContext, kind: PromptKind, policy: PolicyHandover): DecisionOutcome {
+    const hashes = promptHashes(buildDecisionPrompt(agent, ctx, kind), guardrailInputs(ctx, kind));
+    const decision: Decision = {
+      action: 'handover',
+      message: policy.message,
+      topics: [],
+      contactAttributes: {},
+      confidence: 0,
+      reason: policy.why,
+      handoverNote: '',
+      sources: [],
+      factual: false,
+      handoverReason: policy.reason,
+    };
+    return {
+      kind,
+      decision,
+      proposed: null,
+      guardrails: [policy.why],
+      forcedHandover: policy.why,
+      failure: null,
+      model: agent.llm.model,
+      usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+      latencyMs: 0,
+      attempts: 0,
+      raw: [],
+      actionCalls: [],
+      citations: [],
+      promptHash: hashes.prompt,
+      contextHash: hashes.context,
+    };
   }
 
   /** Folds older messages into the running summary; falls back to an extract if the LLM fails. */

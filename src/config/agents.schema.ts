@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { ActionSchema } from '../actions/action.schema.js';
 import { duration } from './duration.js';
+import { BusinessHoursSchema } from '../policy/business-hours.schema.js';
+import { BudgetsSchema } from '../policy/budgets.schema.js';
+import { AgentInboxSchema, type InboxOrganisation, type LlmEndpoint } from '../policy/organisation.schema.js';
+import { DEFAULT_REDACTION, RedactionSchema } from '../policy/redaction.schema.js';
 
 /** The platform's own limits (INBOX_CONTRACT.md §3). */
 export const PLATFORM_MAX_VA_TIMEOUT_MS = 3_600_000;
@@ -67,6 +71,8 @@ const MessagesSchema = z
     ),
     handover: text().optional(),
     error: text().default('Sorry, I am having trouble right now. A colleague will take over shortly.'),
+    /** Sent when nobody is available and the bridge hands over without the LLM; `{opening}` is the next opening time. */
+    outsideHours: text().default('Our team is away right now and will be back {opening}. I have passed your message on, and a colleague will answer here then.'),
   })
   .strict();
 
@@ -104,6 +110,9 @@ export const AgentSchema = z
         model: text(),
         temperature: z.number().min(0).max(2).default(0.2),
         maxOutputTokens: z.number().int().min(64).max(16_384).default(800),
+        /** The agent's own OpenAI-compatible endpoint, from these variables; OPENAI_BASE_URL/OPENAI_API_KEY when absent. */
+        baseUrlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+        apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
       })
       .strict(),
     prompt: text(),
@@ -133,6 +142,14 @@ export const AgentSchema = z
     actions: z.array(ActionSchema).default([]),
     /** Actions declared with `sideEffects: true` are offered only when this is true. */
     allowSideEffects: z.boolean().default(false),
+    /** When people are available, and what the agent does when they are not (docs/configuration.md). */
+    businessHours: BusinessHoursSchema.optional(),
+    /** What is replaced by placeholders before anything reaches the LLM; cards and IBANs by default. */
+    redaction: RedactionSchema.default(DEFAULT_REDACTION),
+    /** Spending limits per conversation and per agent per day, counted in PostgreSQL. */
+    budgets: BudgetsSchema.optional(),
+    /** The agent's own Hootsuite organisation; the INBOX_* variables when absent. */
+    inbox: AgentInboxSchema.optional(),
   })
   .strict()
   .superRefine((agent, ctx) => {
@@ -190,6 +207,10 @@ export interface AgentConfig extends ParsedAgent {
   baseDir: string;
   /** The environment variables the offered actions' headers reference, read at load. */
   actionEnv: Record<string, string>;
+  /** The agent's own organisation, resolved from `inbox:` at load; undefined means the INBOX_* defaults. */
+  organisation?: InboxOrganisation;
+  /** The agent's own LLM endpoint, resolved from `llm.baseUrlEnv`/`apiKeyEnv` at load; undefined means OPENAI_*. */
+  llmEndpoint?: LlmEndpoint;
 }
 
 export type KnowledgeConfig = NonNullable<ParsedAgent['knowledge']>;

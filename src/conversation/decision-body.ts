@@ -38,7 +38,9 @@ export function decisionCall(agent: AgentConfig, conversation: Conversation, out
   if (d.action === 'handover') {
     const why = outcome.failure
       ? `the LLM failed (${outcome.failure})`
-      : outcome.forcedHandover
+      : outcome.forcedHandover && !outcome.proposed
+        ? outcome.forcedHandover // a policy decided before any LLM request
+        : outcome.forcedHandover
         ? `${outcome.forcedHandover} (the LLM wanted to ${outcome.proposed?.action ?? 'reply'}: ${d.reason || 'no reason given'})`
         : d.reason || 'the agent decided to hand over';
     body.applyConversationNotes = [{ text: note(why, d.handoverNote) }];

@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ActionCallRepository } from '../actions/action-calls.repository.js';
 import { ActionsService } from '../actions/actions.service.js';
-import { snapshotOf } from '../agent/context-snapshot.js';
-import { DecisionEngine } from '../agent/decision.engine.js';
+import { snapshotOf, type IdentifiedContext } from '../agent/context-snapshot.js';
+import { DecisionEngine, type DecisionOutcome } from '../agent/decision.engine.js';
+import type { PolicyHandover } from '../policy/policy-handover.js';
 import { DecisionRepository } from '../agent/decision.repository.js';
 import { planFold } from '../agent/memory.js';
 import { safeError } from '../common/safe-error.js';
@@ -120,6 +121,10 @@ export class TurnService {
     const answered = ctx.transcript.filter((e) => e.direction === 'inbound' && e.pending).map((e) => e.id);
     const due = opening ? conversation.firstQuestionAt : conversation.vaDeadlineAt;
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
+    const kind = opening ? 'opening' : 'turn';
+    // Policies that decide a turn without the LLM (src/policy/), before anything is spent on it.
+    const preempted: PolicyHandover | undefined = undefined;
+    if (preempted) return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, this.engine.preempted(agent, ctx, kind, preempted));
     if (agent.knowledge && !opening) {
       const found = await this.knowledge.retrieve(agent, retrievalQuery(ctx), deadline);
       ctx.knowledge = found.chunks;
@@ -132,7 +137,23 @@ export class TurnService {
       // A side effect is a send like any other: only while this worker still holds the conversation, and it is still ours.
       stillOwned: () => lease.locked(async (c) => c.conversation.state === 'active' && c.conversation.session === conversation.session).catch(() => false),
     });
-    const outcome = await this.engine.decide(agent, ctx, { kind: opening ? 'opening' : 'turn', deadline, actions });
+    const outcome = await this.engine.decide(agent, ctx, { kind, deadline, actions });
+    return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, outcome, actions.recorded);
+  }
+
+  /** Records a decision with the messages it answers, then makes its call: the one path for every decision of a turn. */
+  private async act(
+    lease: Lease,
+    agent: AgentConfig,
+    conversation: Conversation,
+    ctx: IdentifiedContext,
+    answered: string[],
+    opening: boolean,
+    seen: number,
+    outcome: DecisionOutcome,
+    recordedCalls: string[] = [],
+  ): Promise<{ progressed: boolean; compact?: AgentConfig }> {
+    const log = { agentId: agent.id, conversationId: conversation.id };
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
     this.logger.log({ ...log, action: outcome.decision.action, failure: outcome.failure?.split(':')[0] ?? null, guardrails: outcome.guardrails, calls: outcome.actionCalls.map((c) => `${c.name}:${c.status}`), latencyMs: outcome.latencyMs, msg: 'decided' });
     this.metrics.decisions.inc({ agent: agent.id, action: outcome.decision.action, cause: outcome.failure ? 'llm_failure' : outcome.forcedHandover ? 'guardrail' : 'llm' });
@@ -144,7 +165,7 @@ export class TurnService {
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();
       const decisionId = await this.decisions.insert(conversation.id, conversation.session, outcome, snapshotOf(ctx), c.db);
-      await this.callRecords.link(decisionId, actions.recorded, c.db);
+      await this.callRecords.link(decisionId, recordedCalls, c.db);
       await c.markHandled(answered, decisionId);
       return this.actions.plan({ conversationId: conversation.id, session: conversation.session, decisionId, ...call }, c.db);
     });
@@ -152,7 +173,7 @@ export class TurnService {
 
     const result = await this.runner.execute(lease, agent, conversation, action);
     // With the reply added, can the window have overflowed? Only then is a summary step worth a read.
-    return { progressed: true, compact: result === 'done' && transcript.length + 1 > agent.limits.historyWindow ? agent : undefined };
+    return { progressed: true, compact: result === 'done' && seen + 1 > agent.limits.historyWindow ? agent : undefined };
   }
 
   /** Folds older messages into the running summary; optimistic, so it needs no lease. */
