@@ -1,3 +1,4 @@
+import { LlmClient } from '../src/llm/llm.client.js';
 // `npm run kb -- sync [--agent <id>]`, `kb list [--agent <id>]`, `kb search --agent <id> "<query>"`,
 // `kb remove --agent <id> [--uri <uri>]`, `kb eval --agent <id> [--set <retrieval.yaml>] [--k N]`;
 // all take [--agents-file <file>] [--database <url>] [--scripted].
@@ -240,10 +241,10 @@ async function evaluate(repo: KnowledgeRepository, llm: ToolLlm | undefined, age
   return EXIT.ok;
 }
 
-const noLlm = {
-  complete: () => Promise.reject(new Error('no LLM in this command')),
-  embed: () => Promise.reject(new Error('embeddings are not configured')),
-};
+const noLlm = new (class extends LlmClient {
+  complete = () => Promise.reject(new Error('no LLM in this command'));
+  embed = () => Promise.reject(new Error('embeddings are not configured'));
+})();
 
 export const USAGE = `usage: npm run kb -- sync [--agent <id>]
        npm run kb -- list [--agent <id>]

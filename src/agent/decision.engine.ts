@@ -101,7 +101,7 @@ export class DecisionEngine {
       const mayCall = calls.length < agent.limits.maxActionCalls;
       let response;
       try {
-        response = await this.llm.complete({
+        response = await this.llm.forAgent(agent).complete({
           model: agent.llm.model,
           temperature: agent.llm.temperature,
           maxOutputTokens: agent.llm.maxOutputTokens,
@@ -282,7 +282,7 @@ export class DecisionEngine {
       { role: 'user', content: `Summary so far: ${previous ?? '(none)'}\n\nMessages:\n${lines.join('\n')}` },
     ];
     try {
-      const response = await this.llm.complete({ model: agent.llm.model, temperature: 0, maxOutputTokens: 400, messages, schema: SUMMARY_JSON_SCHEMA, deadline });
+      const response = await this.llm.forAgent(agent).complete({ model: agent.llm.model, temperature: 0, maxOutputTokens: 400, messages, schema: SUMMARY_JSON_SCHEMA, deadline });
       addUsage(usage, response.usage);
       const parsed = SummarySchema.safeParse(safeJson(response.content));
       if (parsed.success && parsed.data.summary.trim()) return { summary: clip(parsed.data.summary.trim(), MAX_SUMMARY_CHARS), usage, failure: null };

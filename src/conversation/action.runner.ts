@@ -46,7 +46,7 @@ export class ActionRunner {
       if (!(await lease.checkSend(action.id, action.session))) throw new CallSupersededError();
     };
     try {
-      await this.inbox.manipulateConversation(conversation.inboxConversationId, action.body, { beforeAttempt });
+      await this.inbox.forAgent(agent).manipulateConversation(conversation.inboxConversationId, action.body, { beforeAttempt });
     } catch (err) {
       if (err instanceof CallSupersededError) {
         this.logger.log({ ...log, msg: 'call superseded before it was sent (the session ended or a new one opened): not sent' });

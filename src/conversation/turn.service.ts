@@ -106,7 +106,7 @@ export class TurnService {
 
     if (agent.typingIndicator) {
       try {
-        await this.inbox.manipulateConversation(conversation.inboxConversationId, { indicateTyping: 'START' });
+        await this.inbox.forAgent(agent).manipulateConversation(conversation.inboxConversationId, { indicateTyping: 'START' });
       } catch (err) {
         if (err instanceof ConversationLostError) {
           await this.runner.markLost(conversation.id, conversation.session);

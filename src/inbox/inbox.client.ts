@@ -1,3 +1,4 @@
+import type { AgentConfig } from '../config/agents.schema.js';
 import type { ManipulateConversation } from './inbox.schemas.js';
 
 /**
@@ -17,6 +18,11 @@ export interface CallOptions {
 }
 
 export abstract class InboxClient {
+  /** The client of an agent's own organisation (`inbox:` in the agents file); this one when it names none. */
+  forAgent(_agent: Pick<AgentConfig, 'organisation'>): InboxClient {
+    return this;
+  }
+
   abstract manipulateConversation(conversationId: string, body: ManipulateConversation, options?: CallOptions): Promise<void>;
   abstract uploadAttachment(conversationId: string, filename: string, bytes: Buffer, contentType: string): Promise<void>;
   abstract overwriteContactAttributes(contactProfileId: string, attributes: Record<string, string>): Promise<void>;

@@ -43,7 +43,7 @@ export class KnowledgeService {
         // fails the full-text results still serve.
         const budget = Math.min(deadline ?? Infinity, Date.now() + EMBEDDING_BUDGET_MS);
         try {
-          const { vectors, promptTokens } = await this.llm.embed({ model: k.embeddings.model, inputs: [query], deadline: budget });
+          const { vectors, promptTokens } = await this.llm.forAgent(agent).embed({ model: k.embeddings.model, inputs: [query], deadline: budget });
           tokens = promptTokens;
           // In-process over the agent's vectors: for a help centre (docs/knowledge.md, sizing).
           const similar = (await this.repository.vectors(agent.id, k.embeddings.model))

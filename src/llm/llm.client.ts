@@ -1,3 +1,4 @@
+import type { AgentConfig } from '../config/agents.schema.js';
 /** One chat message as the OpenAI Chat Completions API takes it. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -98,4 +99,9 @@ export interface EmbeddingsResponse {
 export abstract class LlmClient {
   abstract complete(request: LlmRequest): Promise<LlmResponse>;
   abstract embed(request: EmbeddingsRequest): Promise<EmbeddingsResponse>;
+
+  /** The client of an agent's own endpoint (`llm.baseUrlEnv`/`apiKeyEnv`); this one when it names none. */
+  forAgent(_agent: Pick<AgentConfig, 'llmEndpoint'>): LlmClient {
+    return this;
+  }
 }
