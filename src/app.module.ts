@@ -18,7 +18,7 @@ import { ConversationRepository } from './conversation/conversation.repository.j
 import { dataSourceOptions } from './database/data-source.options.js';
 import { runMigrationsLocked } from './database/migrate.js';
 import { HealthController } from './health/health.controller.js';
-import { HttpInboxClient, inboxOptionsFromEnv } from './inbox/http-inbox.client.js';
+import { InboxClients } from './inbox/inbox-clients.js';
 import { InboxClient } from './inbox/inbox.client.js';
 import { LlmClient } from './llm/llm.client.js';
 import { MetricsController } from './metrics/metrics.controller.js';
@@ -98,7 +98,7 @@ export class AppModule {
         TimerService,
         // ROLE=web runs intake only; ROLE=worker runs the queues and the sweep only.
         ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SweepService] : []),
-        { provide: InboxClient, useFactory: () => new HttpInboxClient(inboxOptionsFromEnv(env)) },
+        { provide: InboxClient, useFactory: () => new InboxClients(env) },
         { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
         DecisionEngine,
         DecisionRepository,

@@ -134,4 +134,21 @@ describe('parseAgents', () => {
   it('reports YAML syntax errors with their line', () => {
     expect(problemsOf('agents:\n  - id: [unclosed\n')[0]).toMatch(/^agents\.yaml:\d+: YAML:/);
   });
+  it("resolves an agent's own organisation and LLM endpoint from the environment, naming each missing variable", () => {
+    const own = agentYaml('    inbox: { clientIdEnv: ORG_ID, clientSecretEnv: ORG_SECRET, organizationIdEnv: ORG }\n').replace('llm: { model: m }', 'llm: { model: m, baseUrlEnv: LLM_URL, apiKeyEnv: LLM_KEY }');
+    const [agent] = parseAgents(own, { ...env, ORG_ID: 'app', ORG_SECRET: 's3cret', ORG: 'org-1', LLM_URL: 'http://llm.internal/v1', LLM_KEY: 'k' });
+    expect(agent.organisation).toEqual({ clientId: 'app', clientSecret: 's3cret', organizationId: 'org-1' });
+    expect(agent.llmEndpoint).toEqual({ baseUrl: 'http://llm.internal/v1', apiKey: 'k' });
+    const problems = problemsOf(own, { ...env, ORG_ID: 'app', LLM_URL: 'not a url' });
+    expect(problems).toEqual([
+      expect.stringMatching(/agents\.yaml:\d+: agent "acme" field inbox\.clientSecretEnv: environment variable ORG_SECRET is not set/),
+      expect.stringMatching(/field inbox\.organizationIdEnv: environment variable ORG is not set/),
+      expect.stringMatching(/field llm\.baseUrlEnv: environment variable LLM_URL is not an http\(s\) URL/),
+      expect.stringMatching(/field llm\.apiKeyEnv: environment variable LLM_KEY is not set/),
+    ]);
+    // Named by neither: the INBOX_* and OPENAI_* defaults.
+    const [plain] = parseAgents(agentYaml(), env);
+    expect(plain.organisation).toBeUndefined();
+    expect(plain.llmEndpoint).toBeUndefined();
+  });
 });

@@ -58,8 +58,34 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
         else actionEnv[name] = value;
       }
     });
+    // An agent's own organisation and LLM endpoint: read here, like its secret, so a missing
+    // variable stops the load (or a reload) instead of failing the first conversation.
+    const needed = (path: (string | number)[], field: string, variable: string | undefined, check?: (v: string) => string | undefined): string | undefined => {
+      if (variable === undefined) return undefined;
+      const value = env[variable];
+      const at = `${src.name}:${lineOf(src, ['agents', i, ...path])}: agent "${agent.id}" field ${field}`;
+      if (!value) {
+        problems.push(`${at}: environment variable ${variable} is not set`);
+        return undefined;
+      }
+      const problem = check?.(value);
+      if (problem) problems.push(`${at}: environment variable ${variable} ${problem}`);
+      return value;
+    };
+    const httpUrl = (v: string) => (/^https?:\/\/[^\s]+$/.test(v) && URL.canParse(v) ? undefined : 'is not an http(s) URL');
+    const organisation = agent.inbox && {
+      ...(agent.inbox.apiUrl ? { apiUrl: agent.inbox.apiUrl } : {}),
+      clientId: needed(['inbox', 'clientIdEnv'], 'inbox.clientIdEnv', agent.inbox.clientIdEnv) ?? '',
+      clientSecret: needed(['inbox', 'clientSecretEnv'], 'inbox.clientSecretEnv', agent.inbox.clientSecretEnv) ?? '',
+      organizationId: needed(['inbox', 'organizationIdEnv'], 'inbox.organizationIdEnv', agent.inbox.organizationIdEnv) ?? '',
+    };
+    const baseUrl = needed(['llm', 'baseUrlEnv'], 'llm.baseUrlEnv', agent.llm.baseUrlEnv, httpUrl);
+    const apiKey = needed(['llm', 'apiKeyEnv'], 'llm.apiKeyEnv', agent.llm.apiKeyEnv);
+    const llmEndpoint = baseUrl || apiKey ? { ...(baseUrl ? { baseUrl } : {}), ...(apiKey ? { apiKey } : {}) } : undefined;
     return {
       ...agent,
+      ...(organisation ? { organisation } : {}),
+      ...(llmEndpoint ? { llmEndpoint } : {}),
       secret: Buffer.from(secretHex ?? '', 'hex'),
       messages: { ...agent.messages, handover: agent.messages.handover ?? defaultHandoverMessage(agent.handoffRule) },
       baseDir,

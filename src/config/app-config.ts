@@ -13,7 +13,7 @@ export interface AgentsChange {
 }
 
 /** The fields compared as values; the secret is compared, never shown. */
-const HIDDEN = new Set(['secret', 'actionEnv', 'baseDir']);
+const HIDDEN = new Set(['secret', 'actionEnv', 'baseDir', 'organisation', 'llmEndpoint']);
 
 /**
  * The validated configuration of one process: the environment (fixed for the process's life) and
@@ -79,6 +79,8 @@ export class AppConfig {
       const fields = Object.keys({ ...old, ...agent }).filter((key) => !HIDDEN.has(key) && JSON.stringify(old[key as keyof AgentConfig]) !== JSON.stringify(agent[key as keyof AgentConfig]));
       if (!old.secret.equals(agent.secret)) fields.push('secret');
       if (JSON.stringify(old.actionEnv) !== JSON.stringify(agent.actionEnv)) fields.push('action secrets');
+      if (JSON.stringify(old.organisation) !== JSON.stringify(agent.organisation)) fields.push('inbox credentials');
+      if (JSON.stringify(old.llmEndpoint) !== JSON.stringify(agent.llmEndpoint)) fields.push('llm credentials');
       if (fields.length) change.changed[agent.id] = fields;
     }
     for (const old of before.agents) {

@@ -17,6 +17,7 @@ import {
   type ManipulateConversation,
 } from './inbox.schemas.js';
 import { SlidingWindowLimiter } from './rate-limiter.js';
+import type { RequestLimiter } from './shared-rate-limiter.js';
 import { parseRetryAfter, withRetries, type Attempt, type RetryPolicy } from './retry.js';
 import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
 
@@ -30,6 +31,8 @@ export interface InboxClientOptions {
   retryBudgetMs: number;
   ratePerSecond: number;
   baseDelayMs?: number;
+  /** Shared with other replicas (shared-rate-limiter.ts); a limit of this process alone when absent. */
+  limiter?: RequestLimiter;
 }
 
 export function inboxOptionsFromEnv(env: Env): InboxClientOptions {
@@ -66,7 +69,7 @@ const TOKEN_EARLY_REFRESH_MS = 60_000;
 
 export class HttpInboxClient extends InboxClient {
   private readonly logger = new Logger(HttpInboxClient.name);
-  private readonly limiter: SlidingWindowLimiter;
+  private readonly limiter: RequestLimiter;
   private readonly policy: RetryPolicy;
   private readonly baseUrl: string;
   private token?: CachedToken;
@@ -75,7 +78,7 @@ export class HttpInboxClient extends InboxClient {
   constructor(private readonly options: InboxClientOptions) {
     super();
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.limiter = new SlidingWindowLimiter(options.ratePerSecond);
+    this.limiter = options.limiter ?? new SlidingWindowLimiter(options.ratePerSecond);
     this.policy = {
       maxAttempts: options.maxAttempts,
       budgetMs: options.retryBudgetMs,

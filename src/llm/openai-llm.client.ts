@@ -1,4 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { createHash } from 'node:crypto';
+import type { AgentConfig } from '../config/agents.schema.js';
 import type { Env } from '../config/env.schema.js';
 import { LlmClient, LlmError, type EmbeddingsRequest, type EmbeddingsResponse, type LlmFailureKind, type LlmMessage, type LlmRequest, type LlmResponse } from './llm.client.js';
 
@@ -17,6 +19,24 @@ export class OpenAiLlmClient extends LlmClient {
       timeout: env.OPENAI_TIMEOUT,
       maxRetries: env.OPENAI_MAX_RETRIES,
     });
+  }
+
+  /** Clients of agents' own endpoints, one per endpoint and key (a reload with a new key gets a new one). */
+  private readonly endpoints = new Map<string, OpenAiLlmClient>();
+
+  override forAgent(agent: Pick<AgentConfig, 'llmEndpoint'>): LlmClient {
+    const own = agent.llmEndpoint;
+    if (!own) return this;
+    const baseUrl = own.baseUrl ?? this.env.OPENAI_BASE_URL;
+    const apiKey = own.apiKey ?? this.env.OPENAI_API_KEY;
+    if (baseUrl === this.env.OPENAI_BASE_URL && apiKey === this.env.OPENAI_API_KEY) return this;
+    const key = `${baseUrl}\u0000${createHash('sha256').update(apiKey).digest('hex')}`;
+    let client = this.endpoints.get(key);
+    if (!client) {
+      client = new OpenAiLlmClient({ ...this.env, OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: apiKey });
+      this.endpoints.set(key, client);
+    }
+    return client;
   }
 
   embed(request: EmbeddingsRequest): Promise<EmbeddingsResponse> {

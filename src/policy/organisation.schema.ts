@@ -15,7 +15,8 @@ export type AgentInboxConfig = z.infer<typeof AgentInboxSchema>;
 
 /** The resolved credentials of one organisation, read from the environment at load. */
 export interface InboxOrganisation {
-  apiUrl: string;
+  /** INBOX_API_URL when the agent names none. */
+  apiUrl?: string;
   clientId: string;
   clientSecret: string;
   organizationId: string;
@@ -23,6 +24,8 @@ export interface InboxOrganisation {
 
 /** The resolved endpoint of an agent's own LLM; the global OPENAI_* variables when absent. */
 export interface LlmEndpoint {
-  baseUrl: string;
-  apiKey: string;
+  /** OPENAI_BASE_URL when the agent names only a key. */
+  baseUrl?: string;
+  /** OPENAI_API_KEY when the agent names only an endpoint. */
+  apiKey?: string;
 }

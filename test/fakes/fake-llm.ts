@@ -61,6 +61,8 @@ export class FakeLlm {
   readonly requests: ChatRequest[] = [];
   private readonly seenPrompts: string[] = [];
   url = '';
+  /** When set, only this key is accepted, as a real endpoint would. */
+  apiKey?: string;
 
   constructor() {
     this.server = createServer((req, res) => {
@@ -109,8 +111,8 @@ export class FakeLlm {
     if (req.method !== 'POST' || !url.pathname.endsWith('/chat/completions')) {
       return json(res, 404, { error: { message: `no route ${req.method} ${url.pathname}`, type: 'invalid_request_error' } });
     }
-    if (!/^Bearer .+/.test(req.headers.authorization ?? '')) {
-      return json(res, 401, { error: { message: 'missing API key', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    if (!/^Bearer .+/.test(req.headers.authorization ?? '') || (this.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.apiKey}`)) {
+      return json(res, 401, { error: { message: 'missing or wrong API key', type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
     const request = JSON.parse(await readBody(req)) as ChatRequest;
     this.requests.push(request);
