@@ -1,7 +1,8 @@
 // `npm run chat -- --agent <id> [--agents FILE] [--scripted] [--lang xx]`: type as the contact and see
 // the agent's decision, with the agents file reloaded before every turn so an edit is tried at once.
 // Lookups are made for real and shown; a side-effect call never is. `--demo`: the demo's agents,
-// with the fake shop their order lookup calls started here (implies --scripted).
+// with the fake shop their order lookup calls started here (implies --scripted). `--at <ISO time>`:
+// decide as if it were then, for an agent with business hours (try the after-hours behaviour).
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,8 @@ import { recordedFixtures } from '../src/evals/replay-report.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { KnowledgeService, type Retrieval } from '../src/knowledge/knowledge.service.js';
 import { retrievalQuery } from '../src/knowledge/retrieval.js';
+import { sessionUsageLine, spendOf, type SessionUsage } from '../src/policy/budgets.js';
+import { availabilityAt, availabilityHandover, formatOpening } from '../src/policy/availability.js';
 import { FakeShop } from '../test/fakes/fake-shop.js';
 import { DEMO_SHOP_TOKEN, demoAgents } from './demo-agents.js';
 import { agentsFilePath, openToolDatabase, parseAgentsForTools, readAgentsForTools, toolDatabaseUrl, toolLlm, type ToolLlm } from './tool-support.js';
@@ -31,8 +34,16 @@ const { values } = parseArgs({
     scripted: { type: 'boolean', default: false },
     demo: { type: 'boolean', default: false },
     lang: { type: 'string', default: 'en' },
+    at: { type: 'string' },
   },
 });
+
+// Business hours are checked at this instant instead of now; presence is never asked here.
+const at = values.at === undefined ? undefined : new Date(values.at);
+if (at && Number.isNaN(at.getTime())) {
+  console.error(`--at ${values.at} is not a time: give an ISO time, like 2026-12-24T20:00:00+01:00`);
+  process.exit(64);
+}
 
 if (existsSync('.env')) process.loadEnvFile('.env');
 if (values.demo && values.agents) {
@@ -84,6 +95,12 @@ let agent = agents.find((a) => a.id === agentId)!;
 let transcript: TranscriptEntry[] = [];
 let summary: string | null = null;
 let turns = 0;
+/** What this conversation spent on the LLM, as the budgets count it (shown when the agent has budgets). */
+let used: SessionUsage = { tokens: 0, llmCalls: 0 };
+const spend = (u: import('../src/llm/llm.client.js').LlmUsage, calls: number) => {
+  const s = spendOf(u, calls, {}, agent.llm.model);
+  used = { tokens: used.tokens + s.tokens, llmCalls: used.llmCalls + s.llmCalls };
+};
 const attributes = new Map<string, string>();
 /** The state the last turn was decided in, and what it decided: what `/save` turns into an eval case. */
 let lastTurn:
@@ -97,6 +114,7 @@ for (const a of offeredActions(agent))
 if (shop) console.log(`Fake shop: ${shop.url} (orders A-12345 and A-20001)`);
 console.log(`Type as the contact. /save <case-id> keeps the last turn as an eval case, /reset starts over, /quit leaves.${shop ? '' : ' The agents file is re-read before every turn.'}\n`);
 
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
 if (process.stdin.isTTY) rl.setPrompt('you › ');
 
@@ -109,7 +127,9 @@ async function turn(text: string | null): Promise<void> {
   if (text !== null) transcript.push({ direction: 'inbound', text, payload: null, pending: true });
   const { fold, keep } = planFold(transcript, agent.limits.historyWindow);
   if (fold.length) {
-    summary = (await engine.summarize(agent, summary, fold)).summary;
+    const folded = await engine.summarize(agent, summary, fold);
+    spend(folded.usage, 1);
+    summary = folded.summary;
     transcript = keep;
   }
   const ctx: ConversationContext = {
@@ -126,8 +146,18 @@ async function turn(text: string | null): Promise<void> {
     ctx.knowledge = found.chunks;
     if (found.failure) ctx.knowledgeFailure = found.failure;
   }
+  const availability = availabilityAt(agent.businessHours, at ?? new Date());
+  if (availability) ctx.availability = availability;
+  // As a live turn: an agent set to hand over while nobody is available does so without the LLM (not a delegated opening).
+  const policy = text === null ? undefined : availabilityHandover(agent, availability, ctx.language);
   turnCalls = [];
-  const outcome = await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn', actions });
+  const outcome = policy
+    ? engine.preempted(agent, ctx, 'turn', policy)
+    : await engine.decide(agent, ctx, { kind: text === null ? 'opening' : 'turn', actions });
+  if (availability) {
+    const back = formatOpening(availability, ctx.language);
+    console.log(`  (${availability.at}: ${availability.available ? 'people are available' : `nobody is available (${availability.why}), ${availability.mode}${back ? `; back ${back}` : ''}`})`);
+  }
   const d = outcome.decision;
   lastTurn = { transcript: [...transcript], attributes: Object.fromEntries(attributes), summary, turns, decision: d, calls: outcome.actionCalls };
   transcript = transcript.map((e) => ({ ...e, pending: false }));
@@ -136,6 +166,8 @@ async function turn(text: string | null): Promise<void> {
   if (shown) transcript.push({ direction: 'outbound', text: shown, payload: null });
   for (const [k, v] of Object.entries(d.contactAttributes)) if (!attributes.has(k)) attributes.set(k, v);
 
+  // What the LLM read of the contact's message when values were hidden from it (src/policy/redaction.ts).
+  if (outcome.redaction?.pending.length) console.log(dim(`  the LLM saw: ${outcome.redaction.pending.join(' ⏎ ')}`));
   console.log(`agent › ${shown || '(no message)'}`);
   console.log(`  action: ${d.action}   confidence: ${d.confidence}   ${outcome.latencyMs} ms, ${outcome.usage.promptTokens}+${outcome.usage.completionTokens} tokens (${outcome.usage.cachedTokens} cached)`);
   console.log(`  topics: ${d.topics.join(', ') || '-'}   attributes: ${Object.entries(d.contactAttributes).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`);
@@ -149,6 +181,8 @@ async function turn(text: string | null): Promise<void> {
   if (ctx.knowledge && !outcome.citations.length) console.log(`  knowledge: ${ctx.knowledge.length} excerpt(s) shown${ctx.knowledgeFailure ? ` (${ctx.knowledgeFailure})` : ''}, none cited`);
   for (const g of outcome.guardrails) console.log(`  guardrail: ${g}`);
   if (outcome.failure) console.log(`  failure: ${outcome.failure}`);
+  spend(outcome.usage, outcome.attempts);
+  if (agent.budgets) console.log(`  budget: ${sessionUsageLine(agent.budgets, used)}`);
   if (d.action !== 'reply') console.log(`  (the conversation would end here: ${d.action === 'resolve' ? 'RESOLVED' : 'HANDOVER'}; /reset to start again)`);
   console.log('');
 }
@@ -237,6 +271,7 @@ for await (const line of rl) {
     transcript = [];
     summary = null;
     turns = 0;
+    used = { tokens: 0, llmCalls: 0 };
     attributes.clear();
     console.log('(conversation reset)\n');
     if (agent.mode === 'delegation') await turn(null);

@@ -1,4 +1,4 @@
-// `npm run demo`: the bridge, a fake Inbox 2.0, a fake shop API and a scripted LLM, six conversations
+// `npm run demo`: the bridge, a fake Inbox 2.0, a fake shop API and a scripted LLM, seven conversations
 // through the real webhook path, and a transcript of each. Exits 0 when every scripted outcome happened.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { FakeLlm } from '../test/fakes/fake-llm.js';
 import { FakeShop } from '../test/fakes/fake-shop.js';
 import { WebhookSender } from '../test/fakes/webhook-sender.js';
 import { redactUrl } from '../src/common/redact-url.js';
+import { isContactDetails } from '../src/agent/prompt.builder.js';
 import { KnowledgeRepository } from '../src/knowledge/knowledge.repository.js';
 import { syncAgent } from '../src/knowledge/knowledge.sync.js';
 import { callLine } from '../src/actions/direct.port.js';
@@ -43,6 +44,8 @@ interface Scenario {
   title: string;
   conversationId: string;
   play: () => Promise<void>;
+  /** Lines printed under the transcript, before the checks. */
+  show?: () => string[];
   expect: Array<[string, () => Promise<boolean>]>;
 }
 
@@ -105,7 +108,13 @@ async function main(): Promise<number> {
   const state = async (id: string) => (await db.query('SELECT state FROM conversations WHERE inbox_conversation_id = $1', [id])).rows[0]?.state;
   const run = `${Date.now().toString(36)}`;
 
-  const [ann, bob, cho, dan, eve, fay] = [1, 2, 3, 4, 5, 6].map((i) => `demo-${run}-${i}`);
+  const [ann, bob, cho, dan, eve, fay, gus] = [1, 2, 3, 4, 5, 6, 7].map((i) => `demo-${run}-${i}`);
+  const CARD = '4242 4242 4242 4242';
+  // What the LLM read of Gus's message: the last contact message of the requests about the double charge.
+  const llmSaw = () =>
+    llm.requests
+      .map((r) => r.messages.filter((m) => m.role === 'user' && !isContactDetails(m)).at(-1)?.content ?? '')
+      .filter((t) => t.includes('charged twice'));
   const decisionSources = async (id: string) =>
     (await db.query(`SELECT d.sources FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1 ORDER BY d.id`, [id])).rows.flatMap((r) => r.sources as Array<{ title: string; url: string | null }>);
   const scenarios: Scenario[] = [
@@ -194,6 +203,27 @@ async function main(): Promise<number> {
         ],
       ],
     },
+    {
+      title: 'Redaction: a card number in a contact message reaches the LLM as a placeholder, and the contact reads it masked',
+      conversationId: gus,
+      play: async () => {
+        await triage.startConversation(gus, { contactProfile: { id: 'p-gus', primaryIdentifier: 'Gus Nilsen' } });
+        await triage.contactSays(gus, `I was charged twice on card ${CARD} for the same order. Can you fix it?`);
+        await waitFor('the handover', async () => (await state(gus)) === 'handed_over');
+      },
+      show: () => llmSaw().map((t) => dim(`  the LLM saw › ${t}`)),
+      expect: [
+        ['the LLM saw [CARD_1], never the number', async () => llmSaw().some((t) => t.includes('[CARD_1]')) && !JSON.stringify(llm.requests).includes(CARD)],
+        ['the contact reads the card masked (•••• 4242)', async () => inbox.messagesSent(gus).some((t) => t.includes('•••• 4242')) && !inbox.messagesSent(gus).some((t) => t.includes(CARD))],
+        [
+          'no decision row holds the number in clear',
+          async () => {
+            const rows = (await db.query(`SELECT d::text AS row FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1`, [gus])).rows;
+            return rows.length > 0 && rows.every((r) => !r.row.includes(CARD) && !r.row.includes(CARD.replace(/ /g, '')));
+          },
+        ],
+      ],
+    },
   ];
 
   let failures = 0;
@@ -203,6 +233,7 @@ async function main(): Promise<number> {
     await scenario.play();
     await sleep(300);
     await printTranscript(db, inbox, scenario.conversationId, config.agents);
+    for (const line of scenario.show?.() ?? []) say(line);
     for (const [what, check] of scenario.expect) {
       const ok = await check().catch(() => false);
       if (!ok) failures++;

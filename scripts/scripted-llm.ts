@@ -99,6 +99,23 @@ export function scriptedAnswer(req: ChatRequest): Scripted {
   if (/\b(thanks|thank you|that'?s all|bye)\b/.test(lower)) {
     return { decision: { action: 'resolve', message: 'You are welcome, have a great day!', confidence: 0.95, reason: 'the contact confirmed they have what they need' } };
   }
+  if (/charged twice|double charge/.test(lower)) {
+    // A billing problem is for a person. The card number reaches the model as a placeholder
+    // (src/policy/redaction.ts), which it echoes as a model would; the contact reads it masked.
+    const card = /\[CARD_\d+\]/.exec(text)?.[0];
+    const topics = allowedTopics(req).includes('Billing') ? ['Billing'] : [];
+    return {
+      decision: {
+        action: 'handover',
+        message: `I am sorry you were charged twice${card ? ` on ${card}` : ''}. A colleague from billing will look into it and get back to you here.`,
+        topics,
+        confidence: 0.9,
+        reason: `a double charge${card ? ` on ${card}` : ''} is for the billing team`,
+        handoverReason: 'unsupported_request',
+        handoverNote: `The contact was charged twice${card ? ` on ${card}` : ''}.`,
+      },
+    };
+  }
   if (/\brefund\b/.test(lower)) {
     // As the prompt defines the reasons: the team's instructions send refunds to a person, or the agent simply cannot make one.
     const handoverReason = /\brefund/i.test(teamPrompt(req)) ? 'policy_restriction' : 'unsupported_request';

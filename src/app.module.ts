@@ -21,6 +21,9 @@ import { HealthController } from './health/health.controller.js';
 import { InboxClients } from './inbox/inbox-clients.js';
 import { InboxClient } from './inbox/inbox.client.js';
 import { LlmClient } from './llm/llm.client.js';
+import { BudgetsRepository } from './policy/budgets.repository.js';
+import { BudgetsService } from './policy/budgets.service.js';
+import { PresenceService } from './policy/presence.service.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { OpenAiLlmClient } from './llm/openai-llm.client.js';
@@ -30,6 +33,7 @@ import { IntakeRepository } from './conversation/intake.repository.js';
 import { IntakeService } from './conversation/intake.service.js';
 import { LeaseService } from './conversation/lease.service.js';
 import { SweepService } from './conversation/sweep.service.js';
+import { RetentionService } from './retention/retention.service.js';
 import { TimerProcessor } from './conversation/timer.processor.js';
 import { TimerService } from './conversation/timer.service.js';
 import { TurnProcessor } from './conversation/turn.processor.js';
@@ -97,7 +101,7 @@ export class AppModule {
         TurnService,
         TimerService,
         // ROLE=web runs intake only; ROLE=worker runs the queues and the sweep only.
-        ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SweepService] : []),
+        ...(config.runsWorkers ? [TurnProcessor, TimerProcessor, SweepService, RetentionService] : []),
         { provide: InboxClient, useFactory: () => new InboxClients(env) },
         { provide: LlmClient, useFactory: () => new OpenAiLlmClient(env) },
         DecisionEngine,
@@ -106,6 +110,9 @@ export class AppModule {
         KnowledgeService,
         ActionCallRepository,
         ActionsService,
+        BudgetsRepository,
+        BudgetsService,
+        PresenceService,
         // The operator console (docs/console.md): createApp mounts its router at /console.
         ...(config.runsConsole ? [ConsoleDatabase, ConsoleQueries, ConsoleServer] : []),
       ],

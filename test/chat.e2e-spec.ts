@@ -13,7 +13,9 @@ const SHOP_TOKEN = 'shop-token-9f8e7d';
 /** The playground as a person runs it, from `cwd`: `child` to type into, `out()` what it printed so far. */
 function startChat(agentsFile: string | null, o: { cwd?: string; env?: Record<string, string> } = {}) {
   if (!existsSync(CHAT)) throw new Error(`${CHAT} is missing: npm test builds it first`);
-  const agents = agentsFile === null ? ['--demo'] : ['--agents', resolve(agentsFile), '--scripted'];
+  // The example agent keeps business hours: pin the instant (a Wednesday morning in Berlin, open) so
+  // that what it says does not depend on when the tests run.
+  const agents = agentsFile === null ? ['--demo'] : ['--agents', resolve(agentsFile), '--scripted', '--at', '2026-11-25T10:00:00+01:00'];
   const child = spawn(process.execPath, [resolve(CHAT), '--agent', 'acme-triage', ...agents], {
     cwd: o.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH, ...o.env },
@@ -42,6 +44,7 @@ describe('npm run chat (the prompt playground)', () => {
     expect(out()).toContain(`Action: order_status → GET ${shop.url}/api/orders/{order_number}`);
     child.stdin.write('Where is my order A-12345?\n');
     await waitFor('the first decision', () => out().includes('cites:'));
+    expect(out()).toMatch(/2026-11-25T09:00:00\.000Z: people are available/);
     expect(out()).toMatch(/agent › Your order A-12345 is in transit with DHL, arriving Thursday\./);
     expect(out()).toMatch(/action: reply {3}confidence: 0.93/);
     expect(out()).toMatch(/topics: Shipping {3}attributes: order_number=A-12345/);

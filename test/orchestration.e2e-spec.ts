@@ -41,6 +41,9 @@ describe('conversation orchestration', () => {
     await acme.startConversation(id, { contactProfile: { id: 'p1', primaryIdentifier: 'Ann' } });
     await acme.contactSays(id, 'Where is my order A-12345?');
     await waitFor('the reply', () => applied(id).length === 1);
+    // The reply is stored once Inbox 2.0 has answered the call: wait for that, so that the order of
+    // the rows below is the conversation's (the fake records the call before it answers).
+    await waitFor('the reply stored', async () => (await bridge.db.query(`SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.inbox_conversation_id = $1 AND m.direction = 'outbound'`, [id])).length === 1);
     await acme.contactSays(id, 'Thanks, that is all');
     await waitFor('the resolve', () => applied(id).length === 2);
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ChatMessage } from '../llm/llm.client.js';
 import type { RetrievedChunk } from '../knowledge/retrieval.js';
+import type { Availability } from '../policy/availability.js';
 import type { ConversationContext, TranscriptEntry } from './decision.js';
 
 /**
@@ -23,6 +24,8 @@ export interface ContextSnapshot {
   /** The chunks retrieved for the turn, as shown (articles are re-synced: a copy, not a reference). */
   knowledge?: RetrievedChunk[];
   knowledgeFailure?: string;
+  /** Whether people were available, as the turn decided it (absent before business hours existed, and for agents without them). */
+  availability?: Availability;
 }
 
 export type IdentifiedEntry = TranscriptEntry & { id: string };
@@ -43,6 +46,7 @@ export function snapshotOf(ctx: IdentifiedContext): ContextSnapshot {
     messages: ctx.transcript.map((e) => ({ id: e.id, pending: e.pending === true })),
     ...(ctx.knowledge ? { knowledge: ctx.knowledge } : {}),
     ...(ctx.knowledgeFailure ? { knowledgeFailure: ctx.knowledgeFailure } : {}),
+    ...(ctx.availability ? { availability: ctx.availability } : {}),
   };
 }
 
@@ -74,6 +78,7 @@ export function contextFromSnapshot(
       transcript,
       ...(snapshot.knowledge ? { knowledge: snapshot.knowledge } : {}),
       ...(snapshot.knowledgeFailure ? { knowledgeFailure: snapshot.knowledgeFailure } : {}),
+      ...(snapshot.availability ? { availability: snapshot.availability } : {}),
     },
     missing,
   };

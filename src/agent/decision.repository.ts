@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { textSafe, toJsonbSafe } from '../database/jsonb-safe.js';
+import { maskCards } from '../policy/redaction.js';
 import type { ContextSnapshot } from './context-snapshot.js';
 import type { DecisionOutcome } from './decision.engine.js';
 
@@ -11,7 +12,10 @@ export class DecisionRepository {
 
   /**
    * Stores a decision with its audit trail; returns its id. The LLM's output is made fit for
-   * PostgreSQL first: a model that echoes a NUL or half an emoji must not fail the turn.
+   * PostgreSQL first: a model that echoes a NUL or half an emoji must not fail the turn. No column
+   * holds a payment card number in clear: the engine masks them where it restores, and every text
+   * written here is masked again, for what it cannot see (an agent with `card` detection off, a
+   * raw output, an attribute the platform sent).
    */
   async insert(conversationId: string, session: number, o: DecisionOutcome, context: ContextSnapshot, db: EntityManager = this.dataSource.manager): Promise<string> {
     const d = o.decision;
@@ -26,14 +30,14 @@ export class DecisionRepository {
         session,
         o.kind,
         d.action,
-        textSafe(d.message),
+        text(d.message),
         jsonb(d.topics),
         jsonb(d.contactAttributes),
         d.confidence,
-        textSafe(d.reason),
-        textSafe(d.handoverNote),
+        text(d.reason),
+        text(d.handoverNote),
         jsonb(o.guardrails),
-        textSafe(o.failure),
+        text(o.failure),
         textSafe(o.model),
         o.usage.promptTokens,
         o.usage.completionTokens,
@@ -52,4 +56,12 @@ export class DecisionRepository {
   }
 }
 
-const jsonb = (value: unknown) => JSON.stringify(toJsonbSafe(value).value);
+const text = (value: string | null) => textSafe(value === null ? null : maskCards(value));
+const jsonb = (value: unknown) => JSON.stringify(masked(toJsonbSafe(value).value));
+
+function masked(value: unknown): unknown {
+  if (typeof value === 'string') return maskCards(value);
+  if (Array.isArray(value)) return value.map(masked);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, masked(v)]));
+  return value;
+}

@@ -1,5 +1,6 @@
 import type { ActionCallSummary } from '../actions/action.port.js';
 import type { RetrievedChunk } from '../knowledge/retrieval.js';
+import type { Availability } from '../policy/availability.js';
 import { z } from 'zod';
 import { LLM_HANDOVER_REASONS, type HandoverReason } from './handover-reasons.js';
 
@@ -110,4 +111,6 @@ export interface ConversationContext {
   knowledgeFailure?: string;
   /** The action calls made so far in this decision (set by the engine for the guardrails). */
   actionCalls?: ActionCallSummary[];
+  /** Whether people can take the conversation now (agents with `businessHours` only): src/policy/availability.ts. */
+  availability?: Availability;
 }

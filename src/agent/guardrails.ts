@@ -1,6 +1,7 @@
 import type { AgentConfig } from '../config/agents.schema.js';
 import { ATTRIBUTE_KEY } from '../config/agents.schema.js';
 import type { HandoverReason } from './handover-reasons.js';
+import { outsideHoursHandoverMessage } from '../policy/availability.js';
 import { pendingContactText, type ConversationContext, type Decision, type LlmDecision } from './decision.js';
 
 export interface GuardedDecision {
@@ -100,6 +101,21 @@ export function applyGuardrails(agent: AgentConfig, proposed: LlmDecision, ctx: 
           : 'the reply states facts but cites no article of the knowledge base nor a lookup',
       'missing_knowledge',
     );
+  }
+
+  // Nobody available (business hours, presence): src/policy/availability.ts.
+  const away = ctx.availability?.available === false ? ctx.availability : undefined;
+  if (away?.mode === 'collect-and-handover' && decision.action !== 'handover') {
+    if (decision.action === 'resolve') forceHandover('nobody is available to finish the request: the agent collects the details and hands over instead of resolving', 'outside_hours');
+  } else if (away?.mode === 'collect-and-handover' && !forcedHandover && decision.handoverReason !== 'customer_request') {
+    decision.handoverReason = 'outside_hours';
+  }
+  if (away && decision.action === 'handover') {
+    const told = outsideHoursHandoverMessage(agent, away, ctx.language, decision.message);
+    if (told !== undefined) {
+      if (decision.message) fired.push('the handover message did not say when people are back; messages.outsideHours was sent instead');
+      decision.message = told;
+    }
   }
   return { decision, fired, ...(forcedHandover ? { forcedHandover } : {}) };
 }

@@ -2,6 +2,7 @@ import type { AgentConfig } from '../config/agents.schema.js';
 import type { ChatMessage } from '../llm/llm.client.js';
 import { offeredActions } from '../actions/action.port.js';
 import type { ConversationContext, TranscriptEntry } from './decision.js';
+import { availabilityInstructions } from '../policy/availability.js';
 
 export type PromptKind = 'turn' | 'opening';
 
@@ -136,16 +137,27 @@ export function entryText(entry: TranscriptEntry): string {
   return '[sent an attachment or a message without text]';
 }
 
-/** System messages (stable prefix, then this conversation), the contact details and summary as data, the transcript, then the turn's excerpts. */
+/**
+ * Whether people are available now (agents with business hours): the bridge's own words, so a
+ * system message, after the transcript because it can change from one turn to the next while the
+ * transcript before it stays in a provider's prompt cache.
+ */
+export function availabilityMessage(ctx: ConversationContext): ChatMessage | undefined {
+  return ctx.availability ? { role: 'system', content: availabilityInstructions(ctx.availability, ctx.language) } : undefined;
+}
+
+/** System messages (stable prefix, then this conversation), the contact details and summary as data, the transcript, whether people are available, then the turn's excerpts. */
 export function buildDecisionPrompt(agent: AgentConfig, ctx: ConversationContext, kind: PromptKind): ChatMessage[] {
   const data = [contactDetailsMessage(ctx), summaryMessage(ctx.summary)].filter((m): m is ChatMessage => m !== undefined);
   // The excerpts change every turn: last, so that a provider's prompt cache still covers the transcript.
   const excerpts = knowledgeMessage(agent, ctx);
+  const availability = availabilityMessage(ctx);
   return [
     { role: 'system', content: stableInstructions(agent) },
     { role: 'system', content: conversationContext(ctx, kind) },
     ...data,
     ...transcriptMessages(ctx.transcript),
+    ...(availability ? [availability] : []),
     ...(excerpts ? [excerpts] : []),
   ];
 }

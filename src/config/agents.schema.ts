@@ -3,6 +3,7 @@ import { ActionSchema } from '../actions/action.schema.js';
 import { duration } from './duration.js';
 import { BusinessHoursSchema } from '../policy/business-hours.schema.js';
 import { BudgetsSchema } from '../policy/budgets.schema.js';
+import { priceOf } from '../llm/pricing.js';
 import { AgentInboxSchema, type InboxOrganisation, type LlmEndpoint } from '../policy/organisation.schema.js';
 import { DEFAULT_REDACTION, RedactionSchema } from '../policy/redaction.schema.js';
 
@@ -194,6 +195,9 @@ export const AgentsFileSchema = z
       if (seen.has(agent.id))
         ctx.addIssue({ code: 'custom', path: ['agents', i, 'id'], message: `duplicate agent id "${agent.id}"` });
       seen.add(agent.id);
+      // Unpriced is not free: a cost budget on a model the price table does not know could never be reached.
+      if (agent.budgets?.daily?.costUsd !== undefined && !priceOf(agent.llm.model, file.pricing))
+        ctx.addIssue({ code: 'custom', path: ['agents', i, 'budgets', 'daily', 'costUsd'], message: `needs a price for the model "${agent.llm.model}" in the top-level pricing table` });
     });
   });
 

@@ -64,6 +64,12 @@ export const EnvSchema = z.object({
   CONSOLE_SESSION_TTL: durationAtLeast('1m').default(8 * 3_600_000),
   CONSOLE_SECURE_COOKIE: bool().default(false),
   EVAL_RESULTS_DIR: z.string().min(1).default('eval-results'),
+  // Retention (docs/operations.md): unset keeps everything. At least a day, so a redelivered
+  // webhook still finds its event (idempotency) and a conversation just ended keeps its record.
+  RETENTION_EVENTS: durationAtLeast('1d').optional(),
+  RETENTION_TRANSCRIPTS: durationAtLeast('1d').optional(),
+  RETENTION_INTERVAL: durationAtLeast('1m').default(10 * 60_000),
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -49,7 +49,8 @@ export function decisionCall(agent: AgentConfig, conversation: Conversation, out
   if (d.action === 'resolve') body.complete = 'RESOLVED';
   // A handover without a reason is a Delegation agent handing back a finished task.
   const endReason: EndReason | undefined = d.action === 'resolve' ? 'confirmed' : d.action === 'handover' ? d.handoverReason : undefined;
-  return { kind: outcome.kind === 'opening' ? 'opening' : d.action, body, ...(endReason ? { endReason } : {}) };
+  // An opening is a question, except when a policy hands it over before any LLM request (a spent budget).
+  return { kind: outcome.kind === 'opening' && d.action === 'reply' ? 'opening' : d.action, body, ...(endReason ? { endReason } : {}) };
 }
 
 /**

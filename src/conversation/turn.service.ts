@@ -4,6 +4,9 @@ import { ActionsService } from '../actions/actions.service.js';
 import { snapshotOf, type IdentifiedContext } from '../agent/context-snapshot.js';
 import { DecisionEngine, type DecisionOutcome } from '../agent/decision.engine.js';
 import type { PolicyHandover } from '../policy/policy-handover.js';
+import { BudgetsService } from '../policy/budgets.service.js';
+import { availabilityAt, availabilityHandover } from '../policy/availability.js';
+import { PresenceService } from '../policy/presence.service.js';
 import { DecisionRepository } from '../agent/decision.repository.js';
 import { planFold } from '../agent/memory.js';
 import { safeError } from '../common/safe-error.js';
@@ -47,6 +50,8 @@ export class TurnService {
     private readonly knowledge: KnowledgeService,
     private readonly actionCalls: ActionsService,
     private readonly callRecords: ActionCallRepository,
+    private readonly budgets: BudgetsService,
+    private readonly presence: PresenceService,
   ) {}
 
   /**
@@ -123,10 +128,16 @@ export class TurnService {
     const deadline = due ? due.getTime() - DECISION_DEADLINE_SLACK_MS : undefined;
     const kind = opening ? 'opening' : 'turn';
     // Policies that decide a turn without the LLM (src/policy/), before anything is spent on it.
-    const preempted: PolicyHandover | undefined = undefined;
+    // Availability is an input of the decision (the prompt says it); presence is read from cache, never awaited.
+    const availability = availabilityAt(agent.businessHours, new Date(), this.presence.current(agent));
+    if (availability) ctx.availability = availability;
+    // A delegated conversation's opening is asked all the same: a person just handed it over.
+    const preempted: PolicyHandover | undefined = (await this.budgets.preempt(agent, conversation)) ?? (opening ? undefined : availabilityHandover(agent, availability, ctx.language));
     if (preempted) return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, this.engine.preempted(agent, ctx, kind, preempted));
+    let embeddingTokens = 0;
     if (agent.knowledge && !opening) {
       const found = await this.knowledge.retrieve(agent, retrievalQuery(ctx), deadline);
+      embeddingTokens = found.tokens;
       ctx.knowledge = found.chunks;
       if (found.failure) ctx.knowledgeFailure = found.failure;
     }
@@ -138,7 +149,7 @@ export class TurnService {
       stillOwned: () => lease.locked(async (c) => c.conversation.state === 'active' && c.conversation.session === conversation.session).catch(() => false),
     });
     const outcome = await this.engine.decide(agent, ctx, { kind, deadline, actions });
-    return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, outcome, actions.recorded);
+    return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, outcome, actions.recorded, embeddingTokens);
   }
 
   /** Records a decision with the messages it answers, then makes its call: the one path for every decision of a turn. */
@@ -152,6 +163,7 @@ export class TurnService {
     seen: number,
     outcome: DecisionOutcome,
     recordedCalls: string[] = [],
+    embeddingTokens = 0,
   ): Promise<{ progressed: boolean; compact?: AgentConfig }> {
     const log = { agentId: agent.id, conversationId: conversation.id };
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
@@ -161,6 +173,8 @@ export class TurnService {
 
     const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations, outcome.actionCalls));
     const action = await lease.locked(async (c) => {
+      // Spent whatever becomes of the decision; counted with it, in its transaction (src/policy/budgets.service.ts).
+      await this.budgets.record(agent, conversation, this.budgets.decisionSpend(agent, outcome, embeddingTokens), c.db);
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();
@@ -185,7 +199,8 @@ export class TurnService {
     const firstPending = transcript.findIndex((m) => m.direction === 'inbound' && m.handledAt === null);
     const { fold } = planFold((firstPending < 0 ? transcript : transcript.slice(0, firstPending)).map(toEntry), agent.limits.historyWindow);
     if (fold.length === 0) return;
-    const { summary } = await this.engine.summarize(agent, conversation.summary, fold, Date.now() + this.config.env.OPENAI_TIMEOUT);
+    const { summary, usage } = await this.engine.summarize(agent, conversation.summary, fold, Date.now() + this.config.env.OPENAI_TIMEOUT);
+    await this.budgets.record(agent, conversation, this.budgets.summarySpend(agent, usage));
     await this.conversations.saveSummary(conversation.id, conversation.session, conversation.summarizedThrough, summary, fold.at(-1)!.id);
   }
 }

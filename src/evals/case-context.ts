@@ -3,6 +3,7 @@ import type { PromptKind } from '../agent/prompt.builder.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { turnWindow } from '../conversation/context.js';
 import type { CaseEntry, EvalCase } from './case.schema.js';
+import { availabilityAt } from '../policy/availability.js';
 
 /** A case's transcript as the bridge stores it: by default the contact messages after the agent's last one are pending. */
 export function caseTranscript(entries: CaseEntry[]): TranscriptEntry[] {
@@ -18,9 +19,11 @@ export function caseTranscript(entries: CaseEntry[]): TranscriptEntry[] {
  * The context a live turn would build for this conversation state: the same window rule
  * (conversation/context.ts), the contact's name and known attributes, the running summary.
  */
-export function caseContext(agent: AgentConfig, c: Pick<EvalCase, 'contactName' | 'contactAttributes' | 'summary' | 'agentTurns'> & { language?: string }, transcript: TranscriptEntry[]): ConversationContext {
+export function caseContext(agent: AgentConfig, c: Pick<EvalCase, 'contactName' | 'contactAttributes' | 'summary' | 'agentTurns'> & { language?: string; at?: string }, transcript: TranscriptEntry[]): ConversationContext {
   const asStored = transcript.map((e) => ({ ...e, handledAt: e.direction === 'inbound' && e.pending ? null : new Date(0) }));
+  const availability = c.at ? availabilityAt(agent.businessHours, new Date(c.at)) : undefined;
   return {
+    ...(availability ? { availability } : {}),
     mode: agent.mode,
     language: c.language ?? null,
     contactProfile: c.contactName ? { primaryIdentifier: c.contactName } : null,

@@ -123,6 +123,12 @@ export const CaseSchema = z
     summary: text().optional(),
     /** Turns the agent already took in this session; by default, the number of agent messages. */
     agentTurns: z.number().int().min(0).optional(),
+    /**
+     * When the turn happens, with its offset (`2026-12-24T20:00:00+01:00`): the agent's business hours
+     * are checked at this instant (presence is not). Without it a case ignores business hours, so
+     * that a run never depends on the hour it runs at.
+     */
+    at: z.iso.datetime({ offset: true, message: 'must be an ISO time with its offset, like 2026-12-24T20:00:00+01:00' }).optional(),
     transcript: z.array(EntrySchema).default([]),
     /** What the agent's actions answer in this case (see FixtureSchema); a call with none is reported. Per action, over the file's. */
     actions: FixturesSchema.optional(),

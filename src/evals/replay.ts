@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { describeCall, noAnswer, reportedOutcome, type ActionCallStatus, type ActionCallSummary, type ActionPort } from '../actions/action.port.js';
-import { contextFromSnapshot, guardrailInputs, promptHashes, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
-import type { DecisionEngine } from '../agent/decision.engine.js';
+import { contextFromSnapshot, type ContextSnapshot, type IdentifiedContext } from '../agent/context-snapshot.js';
+import { decisionPromptHashes, type DecisionEngine } from '../agent/decision.engine.js';
 import type { TranscriptEntry } from '../agent/decision.js';
-import { buildDecisionPrompt, type PromptKind } from '../agent/prompt.builder.js';
+import type { PromptKind } from '../agent/prompt.builder.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { sumUsage } from '../llm/llm.client.js';
 import type { EvalAction } from './case.schema.js';
@@ -233,12 +233,13 @@ export async function replayTurn(
     const { context, missing } = contextFromSnapshot(turn.context, messages);
     // The excerpts message exists for an agent with knowledge: proven as the turn had it, whatever the edited file says.
     const asThen = { ...agent, knowledge: context.knowledge ? (agent.knowledge ?? ({} as NonNullable<AgentConfig['knowledge']>)) : undefined };
-    const hashes = promptHashes(buildDecisionPrompt(asThen, context, turn.kind), guardrailInputs(context, turn.kind));
+    // As the engine hashes them: the prompt as sent (redacted), the context as stored.
+    const hashes = decisionPromptHashes(asThen, context, turn.kind);
     // An edited file without knowledge decides without the excerpts; one that adds it has none stored
     // for this turn (the turn searched nothing), which docs/evals.md states as a limit.
     if (!agent.knowledge) delete context.knowledge;
     // The prompt the edited file builds: the same one unless it dropped the agent's knowledge.
-    const now = asThen.knowledge === agent.knowledge ? hashes : promptHashes(buildDecisionPrompt(agent, context, turn.kind), guardrailInputs(context, turn.kind));
+    const now = asThen.knowledge === agent.knowledge ? hashes : decisionPromptHashes(agent, context, turn.kind);
     Object.assign(row, { context, missingMessages: missing, contextExact: missing.length === 0 && hashes.context === turn.contextHash, promptChanged: now.prompt !== turn.promptHash });
     if (missing.length) return { ...row, skipped: `${missing.length} message(s) of its window are no longer stored` };
     if (!row.contextExact) return { ...row, skipped: 'the rebuilt input does not hash to what the turn had (a stored message or its context changed since)' };

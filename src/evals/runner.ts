@@ -7,6 +7,7 @@ import { mapPool } from '../common/map-pool.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { addUsage } from '../llm/llm.client.js';
 import { contactMessage, freshAttributes } from '../conversation/decision-body.js';
+import { availabilityHandover } from '../policy/availability.js';
 import { caseContext, caseKind, caseTranscript } from './case-context.js';
 import type { LoadedCase } from './case.loader.js';
 import { fixturePort } from './fixture-actions.js';
@@ -69,7 +70,9 @@ async function single(c: LoadedCase, agent: AgentConfig, base: CaseRun, deps: Ru
   if (typeof kind !== 'string') return { ...base, error: kind.error };
   const ctx = caseContext(agent, c, transcript);
   if (kind === 'turn') await addKnowledge(agent, ctx, deps);
-  const outcome = await deps.engine.decide(agent, ctx, { kind, actions: fixturePort(c.actions) });
+  // As a live turn: an agent set to hand over while nobody is available (a case with `at`) does so without the LLM.
+  const policy = kind === 'turn' ? availabilityHandover(agent, ctx.availability, ctx.language) : undefined;
+  const outcome = policy ? deps.engine.preempted(agent, ctx, kind, policy) : await deps.engine.decide(agent, ctx, { kind, actions: fixturePort(c.actions) });
   if (outcome.unavailable) return unavailableRun(base, outcome);
   // As in production (decision-body.ts): an attribute the contact already has is not sent again.
   const decided = { ...decidedOf(agent, outcome), attributes: freshAttributes(outcome.decision.contactAttributes, Object.keys(c.contactAttributes)), calls: outcome.actionCalls };

@@ -1,7 +1,7 @@
 import type { LlmDecision } from '../agent/decision.js';
 import { NO_HANDOVER_REASON, acceptedActions, acceptedHandoverReasons, type CaseExpect, type ExpectedHandoverReason } from './case.schema.js';
 import { argsInclude, callText, madeCall, unfixturedCall } from './fixture-actions.js';
-import type { Checks, Decided, OutOfPolicy, PriceTable, Usage } from './types.js';
+import type { Checks, Decided, OutOfPolicy } from './types.js';
 
 /** Case-insensitive, with runs of whitespace (a line break the model added, a double space) counted as one space. */
 export function normalize(text: string): string {
@@ -139,28 +139,5 @@ export function outOfPolicyCount(o: OutOfPolicy): number {
   return o.topics.length + o.attributes.length + others.length;
 }
 
-/**
- * The price of a model: by its exact name, else by the longest priced name it extends with "-"
- * (providers answer "gpt-4.1-mini-2025-04-14" when asked for "gpt-4.1-mini"). Never "gpt-4.1" for
- * "gpt-4.1-mini" when "gpt-4.1-mini" is priced, and never "gpt-4" for "gpt-4o".
- */
-export function priceOf(model: string, prices: PriceTable): PriceTable[string] | undefined {
-  if (Object.hasOwn(prices, model)) return prices[model];
-  const base = Object.keys(prices)
-    .filter((name) => model.startsWith(`${name}-`))
-    .sort((a, b) => b.length - a.length)[0];
-  return base === undefined ? undefined : prices[base];
-}
-
-/** Estimated USD; null when the model has no price (unpriced is not free). */
-export function costOf(model: string, usage: Usage, prices: PriceTable): number | null {
-  const price = priceOf(model, prices);
-  if (!price) return null;
-  // Providers count cached tokens inside the prompt tokens; a cached count above it is bad data, not a discount.
-  const cached = Math.min(Math.max(usage.cachedTokens, 0), usage.promptTokens);
-  const micro =
-    (usage.promptTokens - cached) * price.input +
-    cached * (price.cachedInput ?? price.input) +
-    usage.completionTokens * price.output;
-  return micro / 1_000_000;
-}
+// The cost estimate is shared with the budgets (src/policy/); it lives beside the LLM port.
+export { costOf, priceOf } from '../llm/pricing.js';

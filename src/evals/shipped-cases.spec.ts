@@ -35,6 +35,8 @@ const CATEGORIES: Record<string, string[]> = {
     'multi-turn',
     'knowledge',
     'actions',
+    'redaction',
+    'after-hours',
   ],
   'acme-helper': ['opening', 'collecting', 'hand-back', 'refusal', 'off-task'],
 };

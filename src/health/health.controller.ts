@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { QUEUES } from '../scheduler/queues.js';
 import { AgentsReloader, type AgentsFileStatus } from '../config/agents-reloader.js';
+import { BudgetsService, type BudgetsStatus } from '../policy/budgets.service.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -14,6 +15,7 @@ export class HealthController {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(QUEUES.turns) private readonly turns: Queue,
     private readonly reloader: AgentsReloader,
+    private readonly budgets: BudgetsService,
   ) {}
 
   /** Liveness: the process answers. */
@@ -25,7 +27,7 @@ export class HealthController {
   /** Readiness: Postgres and Redis both answer; 503 names the one that does not. */
   @Get('ready')
   @HttpCode(200)
-  async ready(): Promise<{ status: 'ok'; postgres: 'ok'; redis: 'ok'; agentsFile: AgentsFileStatus }> {
+  async ready(): Promise<{ status: 'ok'; postgres: 'ok'; redis: 'ok'; agentsFile: AgentsFileStatus; budgets?: BudgetsStatus | string }> {
     const [postgres, redis] = await Promise.all([
       check(() => this.dataSource.query('SELECT 1')),
       check(async () => (await this.turns.getBackend().client).get('health-probe')),
@@ -35,7 +37,9 @@ export class HealthController {
     if (postgres !== 'ok' || redis !== 'ok') {
       throw new ServiceUnavailableException({ status: 'unavailable', postgres, redis, agentsFile });
     }
-    return { status: 'ok', postgres, redis, agentsFile };
+    // Nor does a spent daily budget: the agent hands new conversations over, as configured. Said only when an agent has one.
+    const budgets = await this.budgets.status().catch((err: Error) => `unknown: ${err.message}`);
+    return { status: 'ok', postgres, redis, agentsFile, ...(budgets ? { budgets } : {}) };
   }
 }
 

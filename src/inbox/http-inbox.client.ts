@@ -20,6 +20,7 @@ import { SlidingWindowLimiter } from './rate-limiter.js';
 import type { RequestLimiter } from './shared-rate-limiter.js';
 import { parseRetryAfter, withRetries, type Attempt, type RetryPolicy } from './retry.js';
 import { parseJsonOrUndefined as safeJson } from '../common/safe-json.js';
+import { OnlineAgentsSchema, type OnlineAgents } from './presence.schema.js';
 
 export interface InboxClientOptions {
   baseUrl: string;
@@ -127,6 +128,28 @@ export class HttpInboxClient extends InboxClient {
       }),
       contentType: 'application/json',
     });
+  }
+
+  override async onlineAgents(): Promise<OnlineAgents> {
+    const what = 'list online agents';
+    for (let refreshed = false; ; refreshed = true) {
+      const token = await this.accessToken();
+      await this.limiter.acquire();
+      const res = await fetch(`${this.baseUrl}/inbox/v1/user-presence/online-agents`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      const answer = await res.text().catch(() => '');
+      if (res.status === 401 && !refreshed) {
+        this.forgetToken(token);
+        continue;
+      }
+      if (res.status === 401) throw new InboxAuthError(`${what}: a fresh token was refused (401)`);
+      if (!res.ok) throw new InboxRequestError(res.status, answer, what);
+      const parsed = OnlineAgentsSchema.safeParse(safeJson(answer));
+      if (!parsed.success) throw new InboxRequestError(res.status, 'an answer without the documented agents list', what);
+      return parsed.data;
+    }
   }
 
   private async send(req: Request): Promise<void> {

@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/agents.schema.js';
 import type { ManipulateConversation } from './inbox.schemas.js';
+import type { OnlineAgents } from './presence.schema.js';
 
 /**
  * The bridge's only way to act on Inbox 2.0. Every method validates its request before anything is
@@ -26,4 +27,13 @@ export abstract class InboxClient {
   abstract manipulateConversation(conversationId: string, body: ManipulateConversation, options?: CallOptions): Promise<void>;
   abstract uploadAttachment(conversationId: string, filename: string, bytes: Buffer, contentType: string): Promise<void>;
   abstract overwriteContactAttributes(contactProfileId: string, attributes: Record<string, string>): Promise<void>;
+
+  /**
+   * Who of the organisation is online (`GET /inbox/v1/user-presence/online-agents`, presence.schema.ts).
+   * One attempt, no retries: its callers cache it and never wait on it. Throws `InboxAuthError` or
+   * `InboxRequestError` (401/403: the app may not call it) like the other calls.
+   */
+  onlineAgents(): Promise<OnlineAgents> {
+    return Promise.reject(new Error('this Inbox client cannot ask for presence'));
+  }
 }

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { safeError } from '../common/safe-error.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { LlmClient } from '../llm/llm.client.js';
+import { Redactor } from '../policy/redaction.js';
 import { KnowledgeRepository } from './knowledge.repository.js';
 import { citationId, cosine, reciprocalRankFusion, type RetrievedChunk } from './retrieval.js';
 
@@ -43,7 +44,10 @@ export class KnowledgeService {
         // fails the full-text results still serve.
         const budget = Math.min(deadline ?? Infinity, Date.now() + EMBEDDING_BUDGET_MS);
         try {
-          const { vectors, promptTokens } = await this.llm.forAgent(agent).embed({ model: k.embeddings.model, inputs: [query], deadline: budget });
+          // The embeddings endpoint is a third party like the chat one: it gets the query redacted
+          // (the full-text search above runs in our database, on the words as written).
+          const inputs = [new Redactor(agent.redaction).redact(query)];
+          const { vectors, promptTokens } = await this.llm.forAgent(agent).embed({ model: k.embeddings.model, inputs, deadline: budget });
           tokens = promptTokens;
           // In-process over the agent's vectors: for a help centre (docs/knowledge.md, sizing).
           const similar = (await this.repository.vectors(agent.id, k.embeddings.model))

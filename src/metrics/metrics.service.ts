@@ -16,6 +16,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly retentionDeleted = new Counter({
+    name: 'iva_retention_deleted_total',
+    help: 'Rows retention deleted, by table (conversations take their messages, decisions and calls with them)',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
   readonly decisions = new Counter({
     name: 'iva_decisions_total',
     help: 'Decisions by agent, action, and whether the LLM failed or a guardrail forced a handover',
@@ -71,6 +78,30 @@ export class MetricsService {
     name: 'iva_agents_file_valid',
     help: '1 when the agents file last read was valid; 0 when the last reload found it invalid and the agents loaded before still serve',
     registers: [this.registry],
+  });
+
+  readonly usageLimitHandovers = new Counter({
+    name: 'iva_usage_limit_handovers_total',
+    help: 'Turns handed over without the LLM because a budget was spent, by agent and budget (conversation, daily)',
+    labelNames: ['agent', 'budget'] as const,
+    registers: [this.registry],
+  });
+
+  /** Set by BudgetsService: each agent's daily budgets and whether each is spent today, from PostgreSQL. */
+  budgetsProbe?: () => Promise<Array<{ agent: string; budget: string; spent: boolean }>>;
+
+  readonly agentBudgetSpent = new Gauge({
+    name: 'iva_agent_budget_spent',
+    help: "1 when the agent's daily budget (tokens or costUsd) is spent today (UTC): its new conversations are handed over at once",
+    labelNames: ['agent', 'budget'] as const,
+    registers: [this.registry],
+    // Read at scrape time, so every replica reports the shared count; PostgreSQL away keeps the last values.
+    collect: async () => {
+      const budgets = await this.budgetsProbe?.().catch(() => undefined);
+      if (!budgets) return;
+      this.agentBudgetSpent.reset();
+      for (const b of budgets) this.agentBudgetSpent.set({ agent: b.agent, budget: b.budget }, b.spent ? 1 : 0);
+    },
   });
 
   constructor(

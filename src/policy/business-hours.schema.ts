@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../config/duration.js';
+import { overlaps } from './business-hours.js';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof DAYS)[number];
@@ -12,7 +13,14 @@ const interval = () =>
     return from < to && to <= '24:00';
   }, 'must end after it starts, on the same day, by 24:00 (split a night shift at midnight)');
 
-const isoDate = () => z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD');
+const isoDate = () =>
+  z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
+    .refine((d) => {
+      const t = Date.parse(`${d}T00:00:00Z`);
+      return !Number.isNaN(t) && new Date(t).toISOString().startsWith(d);
+    }, 'is not a calendar date');
 
 export const BusinessHoursSchema = z
   .object({
@@ -29,7 +37,15 @@ export const BusinessHoursSchema = z
     weekly: z.partialRecord(z.enum(DAYS), z.array(interval())).default({}),
     /** Whole days closed (holidays), in the time zone: `2026-12-25`, or `{ from, to }` inclusive. */
     closures: z
-      .array(z.union([isoDate(), z.object({ from: isoDate(), to: isoDate() }).strict()]))
+      .array(
+        z.union([
+          isoDate(),
+          z
+            .object({ from: isoDate(), to: isoDate() })
+            .strict()
+            .refine((r) => r.from <= r.to, 'must not end (to) before it starts (from)'),
+        ]),
+      )
       .default([]),
     /** What the agent does while nobody is available: see docs/configuration.md. */
     outsideHours: z.enum(['answer-only', 'collect-and-handover', 'handover']).default('answer-only'),
@@ -43,5 +59,11 @@ export const BusinessHoursSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((hours, ctx) => {
+    for (const [day, intervals] of Object.entries(hours.weekly)) {
+      const problem = overlaps(intervals ?? []);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['weekly', day], message: `${problem}: merge them into one interval` });
+    }
+  });
 export type BusinessHoursConfig = z.infer<typeof BusinessHoursSchema>;

@@ -21,10 +21,23 @@ const CustomDetectorSchema = z
   })
   .strict();
 
+/** The built-in detectors' labels: a custom name may not take one (a custom `CARD` would be masked as a card, and shadow it). */
+export const BUILTIN_LABELS = ['EMAIL', 'PHONE', 'CARD', 'IBAN'] as const;
+
 export const RedactionSchema = z
   .object({
     detect: z.array(z.enum(BUILTIN_DETECTORS)).default(DEFAULT_DETECTORS),
-    custom: z.array(CustomDetectorSchema).default([]),
+    custom: z
+      .array(CustomDetectorSchema)
+      .default([])
+      .superRefine((custom, ctx) => {
+        const seen = new Set<string>();
+        custom.forEach((c, i) => {
+          if ((BUILTIN_LABELS as readonly string[]).includes(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${c.name} is a built-in detector's label; name yours otherwise` });
+          else if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${c.name} is used twice` });
+          seen.add(c.name);
+        });
+      }),
   })
   .strict();
 export type RedactionConfig = z.infer<typeof RedactionSchema>;

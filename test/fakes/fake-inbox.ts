@@ -61,6 +61,14 @@ export class FakeInbox {
   readonly arrivals: Array<{ at: number; method: string; path: string }> = [];
   readonly contactAttributeWrites: Array<{ contactProfileId: string; body: unknown }> = [];
   tokenRequests = 0;
+  /** Requests to the user-presence API, answered or not. */
+  presenceRequests = 0;
+  /** What `GET /inbox/v1/user-presence/online-agents` answers: one agent AVAILABLE until a test says otherwise. */
+  private presence: { status: number; body: unknown; delayMs: number } = {
+    status: 200,
+    body: { agents: [{ id: 'fake-agent-1', userPresence: 'AVAILABLE', statusChangedAt: '2026-01-01T09:00:00.000Z' }] },
+    delayMs: 0,
+  };
   private tokenTtlSeconds: number;
   private tokenEndpointFaults: Fault[] = [];
   url = '';
@@ -163,6 +171,16 @@ export class FakeInbox {
     this.tokenRequests = 0;
   }
 
+  /** Who is online, as the user-presence API lists them (Hootsuite's OnlineAgentsResponse); [] for nobody. */
+  setOnlineAgents(agents: Array<{ id: string; userPresence: string; awayStateId?: string }>): void {
+    this.presence = { status: 200, body: { agents: agents.map((a) => ({ statusChangedAt: '2026-01-01T09:00:00.000Z', ...a })) }, delayMs: 0 };
+  }
+
+  /** The user-presence API answers this status (403: the app may not call it; 500…), or this raw body, or late. */
+  failPresence(status: number, body: unknown = { error: `injected ${status}` }, delayMs = 0): void {
+    this.presence = { status, body, delayMs };
+  }
+
   // ---- HTTP --------------------------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -177,6 +195,14 @@ export class FakeInbox {
     if (url.pathname.startsWith('/_fake/')) return this.admin(req.method ?? '', url, body, reply);
 
     if (req.method === 'POST' && url.pathname === '/oauth2/token') return this.token(req, body, reply);
+
+    if (req.method === 'GET' && url.pathname === '/inbox/v1/user-presence/online-agents') {
+      this.presenceRequests++;
+      if (!this.authorized(req)) return reply(401, { error: 'invalid or expired token' });
+      const { status, body: answer, delayMs } = this.presence;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      return reply(status, answer);
+    }
 
     const manipulate = /^\/inbox\/v1\/virtual-agent\/conversations\/([^/]+)$/.exec(url.pathname);
     const attachment = /^\/inbox\/v1\/virtual-agent\/conversations\/([^/]+)\/attachments\/([^/]+)$/.exec(url.pathname);

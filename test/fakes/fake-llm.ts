@@ -41,6 +41,8 @@ export interface Scripted {
   status?: number;
   retryAfter?: string;
   delayMs?: number;
+  /** The usage reported, instead of the estimate from the text (cached tokens then 0). */
+  usage?: { promptTokens: number; completionTokens: number };
 }
 
 export type Responder = (request: ChatRequest) => Scripted | undefined;
@@ -153,9 +155,9 @@ export class FakeLlm {
     }
 
     const prompt = request.messages.map((m) => `${m.role}\n${m.content ?? ''}${m.tool_calls ? JSON.stringify(m.tool_calls) : ''}`).join('\n');
-    const promptTokens = countTokens(prompt) + 3 * request.messages.length;
-    const cachedTokens = this.cachedTokens(prompt, promptTokens);
-    const completionTokens = countTokens(content ?? refusal ?? JSON.stringify(toolCalls ?? ''));
+    const promptTokens = answer.usage?.promptTokens ?? countTokens(prompt) + 3 * request.messages.length;
+    const cachedTokens = answer.usage ? 0 : this.cachedTokens(prompt, promptTokens);
+    const completionTokens = answer.usage?.completionTokens ?? countTokens(content ?? refusal ?? JSON.stringify(toolCalls ?? ''));
     json(res, 200, {
       id: `chatcmpl-${randomBytes(12).toString('hex')}`,
       object: 'chat.completion',
