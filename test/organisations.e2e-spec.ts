@@ -93,7 +93,8 @@ describe('one rate limit per organisation, across replicas', () => {
   });
 
   it('two replicas together keep to INBOX_RATE_LIMIT, as the platform counts it', async () => {
-    const env = parseEnv(testEnv({ ...inbox.env(), REDIS_PREFIX: prefix, INBOX_RATE_LIMIT: '5' }));
+    // A database other than 0: the limiter must use REDIS_URL as given, not a default connection.
+    const env = parseEnv(testEnv({ ...inbox.env(), REDIS_URL: `${REDIS_URL}/5`, REDIS_PREFIX: prefix, INBOX_RATE_LIMIT: '5' }));
     replicas.push(new InboxClients(env), new InboxClients(env));
     const ids = Array.from({ length: 24 }, (_, i) => `rate-${i}`);
     ids.forEach((id) => inbox.openConversation(id));
@@ -107,6 +108,26 @@ describe('one rate limit per organisation, across replicas', () => {
     expect(inAnyWindow).toBeLessThanOrEqual(5);
     // 24 starts at 5 a second need more than 4 seconds, whichever replica made them.
     expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
+    const db5 = new Redis(`${REDIS_URL}/5`);
+    try {
+      expect(await db5.keys(`${prefix}:inbox-rate:*`)).toHaveLength(1);
+    } finally {
+      db5.disconnect();
+    }
+  });
+
+  it('keeps one client, and so one token, per organisation and app, however agents alternate', () => {
+    const env = parseEnv(testEnv({ ...inbox.env(), REDIS_PREFIX: prefix }));
+    const clients = new InboxClients(env);
+    replicas.push(clients);
+    const appA = { organisation: { clientId: 'app-a', clientSecret: 'a', organizationId: 'org-x' } };
+    const appB = { organisation: { clientId: 'app-b', clientSecret: 'b', organizationId: 'org-x' } };
+    const seen = [appA, appB, appA, appB, {}, appA].map((agent) => clients.forAgent(agent));
+    expect(new Set(seen).size).toBe(3);
+    expect(seen[0]).toBe(seen[2]);
+    expect(seen[1]).toBe(seen[3]);
+    // New credentials for an app (a reload) get a client of their own.
+    expect(clients.forAgent({ organisation: { ...appA.organisation, clientSecret: 'rotated' } })).not.toBe(seen[0]);
   });
 
   it('each replica limits itself alone while Redis cannot answer, and never blocks on it', async () => {

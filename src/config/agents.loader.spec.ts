@@ -146,6 +146,9 @@ describe('parseAgents', () => {
       expect.stringMatching(/field llm\.baseUrlEnv: environment variable LLM_URL is not an http\(s\) URL/),
       expect.stringMatching(/field llm\.apiKeyEnv: environment variable LLM_KEY is not set/),
     ]);
+    // An endpoint of its own without a key of its own would get OPENAI_API_KEY: refused.
+    const keyless = agentYaml().replace('llm: { model: m }', 'llm: { model: m, baseUrlEnv: LLM_URL }');
+    expect(problemsOf(keyless, { ...env, LLM_URL: 'http://llm.internal/v1' })).toEqual([expect.stringMatching(/field llm\.baseUrlEnv: name llm\.apiKeyEnv too/)]);
     // Named by neither: the INBOX_* and OPENAI_* defaults.
     const [plain] = parseAgents(agentYaml(), env);
     expect(plain.organisation).toBeUndefined();

@@ -81,6 +81,9 @@ export function parseAgentsFile(source: string, env: Record<string, string | und
     };
     const baseUrl = needed(['llm', 'baseUrlEnv'], 'llm.baseUrlEnv', agent.llm.baseUrlEnv, httpUrl);
     const apiKey = needed(['llm', 'apiKeyEnv'], 'llm.apiKeyEnv', agent.llm.apiKeyEnv);
+    // The deployment's own key must never go to another endpoint (another organisation's, say).
+    if (agent.llm.baseUrlEnv && !agent.llm.apiKeyEnv)
+      problems.push(`${src.name}:${lineOf(src, ['agents', i, 'llm', 'baseUrlEnv'])}: agent "${agent.id}" field llm.baseUrlEnv: name llm.apiKeyEnv too, so that OPENAI_API_KEY is never sent to another endpoint (a variable with any value will do for an endpoint that takes no key)`);
     const llmEndpoint = baseUrl || apiKey ? { ...(baseUrl ? { baseUrl } : {}), ...(apiKey ? { apiKey } : {}) } : undefined;
     return {
       ...agent,

@@ -18,7 +18,9 @@ const LIMITER_COMMAND_TIMEOUT_MS = 1000;
  */
 export class InboxClients extends InboxClient implements OnModuleDestroy {
   private readonly logger = new Logger(InboxClients.name);
-  private readonly byOrganisation = new Map<string, { fingerprint: string; client: HttpInboxClient }>();
+  /** Per organisation and app: two apps of one organisation have their own tokens, and share its limit. */
+  private readonly clients = new Map<string, HttpInboxClient>();
+  private readonly limiters = new Map<string, RedisRateLimiter>();
   private readonly redis: Redis;
   private readonly main: HttpInboxClient;
 
@@ -26,7 +28,9 @@ export class InboxClients extends InboxClient implements OnModuleDestroy {
     super();
     // Waits at most a second for Redis (at boot, or in a blip); past that the limiter keeps this
     // process to the limit alone for a while. Never holds an Inbox call for a whole outage.
-    this.redis = new Redis({ ...producerConnection(env), enableOfflineQueue: true, commandTimeout: LIMITER_COMMAND_TIMEOUT_MS });
+    // ioredis reads a URL only as its first argument (BullMQ reads `url` from the options; ioredis does not).
+    const { url, ...options } = producerConnection(env);
+    this.redis = new Redis(url!, { ...options, enableOfflineQueue: true, commandTimeout: LIMITER_COMMAND_TIMEOUT_MS });
     this.redis.on('error', () => undefined); // reported by the limiter, once per outage
     this.main = this.client(inboxOptionsFromEnv(env));
   }
@@ -54,18 +58,25 @@ export class InboxClients extends InboxClient implements OnModuleDestroy {
   }
 
   /**
-   * One client per organisation (API URL and organisation id): its token is that organisation's.
-   * New credentials for it (a reload) replace the client, and with it the cached token.
+   * One client per organisation (API URL and organisation id) and app credentials: its token is
+   * theirs. Every client of one organisation draws on that organisation's one rate limit. New
+   * credentials (a reload) get a new client, and so a new token; the old one serves the turns that
+   * started with them. Credentials are few (the agents file's), so the map stays small.
    */
   private client(options: InboxClientOptions): HttpInboxClient {
     const organisation = `${options.baseUrl.replace(/\/+$/, '')} ${options.organizationId}`;
-    const fingerprint = createHash('sha256').update(`${options.clientId}\u0000${options.clientSecret}`).digest('hex');
-    const known = this.byOrganisation.get(organisation);
-    if (known?.fingerprint === fingerprint) return known.client;
-    if (known) this.logger.log({ organizationId: options.organizationId, msg: 'new credentials for an organisation; its token is fetched again' });
-    const key = `${this.env.REDIS_PREFIX}:inbox-rate:${createHash('sha256').update(organisation).digest('hex').slice(0, 16)}`;
-    const client = new HttpInboxClient({ ...options, limiter: new RedisRateLimiter(this.redis, key, options.ratePerSecond) });
-    this.byOrganisation.set(organisation, { fingerprint, client });
+    const key = `${organisation} ${createHash('sha256').update(`${options.clientId}\u0000${options.clientSecret}`).digest('hex')}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      let limiter = this.limiters.get(organisation);
+      if (!limiter) {
+        limiter = new RedisRateLimiter(this.redis, `${this.env.REDIS_PREFIX}:inbox-rate:${createHash('sha256').update(organisation).digest('hex').slice(0, 16)}`, options.ratePerSecond);
+        this.limiters.set(organisation, limiter);
+      }
+      client = new HttpInboxClient({ ...options, limiter });
+      this.clients.set(key, client);
+      if (this.clients.size > 1) this.logger.log({ organizationId: options.organizationId, msg: 'an Inbox 2.0 client for another organisation or app' });
+    }
     return client;
   }
 }
