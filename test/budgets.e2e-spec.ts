@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DecisionEngine } from '../src/agent/decision.engine.js';
 import { BudgetsService } from '../src/policy/budgets.service.js';
 import { utcDay } from '../src/policy/budgets.js';
 import { FakeInbox } from './fakes/fake-inbox.js';
@@ -51,6 +52,14 @@ agents:
     prompt: You are Acme's assistant.
     timeouts: { turnDebounce: 0s }
     limits: { historyWindow: 4 }
+    budgets: { conversation: { tokens: 1000000 } }
+  - id: retried
+    name: Retried
+    mode: inception
+    secretEnv: TRIAGE_SECRET
+    llm: { model: test-model }
+    prompt: You are Acme's assistant.
+    timeouts: { turnDebounce: 0s }
     budgets: { conversation: { tokens: 1000000 } }
 pricing:
   test-model: { input: 1, output: 2 }
@@ -122,7 +131,7 @@ describe('budgets', () => {
     expect(llm.requests).toHaveLength(3);
     expect(await outcome(id)).toEqual({ outcome: 'handed_over', reason: 'usage_limit' });
 
-    // The session's count is what its decisions recorded, in the same transactions.
+    // The session's count is what its decisions spent, each counted once (right after the LLM, not again with the decision).
     const [{ tokens, attempts }] = await bridge.db.query<{ tokens: string; attempts: string }>(
       `SELECT sum(d.prompt_tokens + d.completion_tokens)::text AS tokens, sum(d.attempts)::text AS attempts FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1`,
       [id],
@@ -162,6 +171,48 @@ describe('budgets', () => {
     await waitFor('the summary step', () => llm.requests.length === 4);
     await waitFor('the summary counted', async () => (await sessionUsage(id))[0]?.llm_calls === 4);
     expect((await sessionUsage(id))[0]).toEqual({ session: 1, tokens: String(3 * 110 + 77), llm_calls: 4 });
+  });
+
+  it('counts a turn whose decision is never recorded (the lease lost after the LLM answered), and the retried turn once', async () => {
+    const s = sender('retried');
+    const id = newId();
+    llm.script(
+      { decision: { message: 'Never recorded' }, usage: { promptTokens: 100, completionTokens: 10 } },
+      { decision: { message: 'Second try' }, usage: { promptTokens: 200, completionTokens: 20 } },
+    );
+    // Between the LLM's answer and the decision's transaction, another worker takes the lease (as
+    // when this one stalled past TURN_LEASE): the transaction throws LeaseLostError and rolls back.
+    const engine = bridge.app.get(DecisionEngine);
+    const decide = engine.decide;
+    let stolen = 0;
+    engine.decide = async function (this: DecisionEngine, ...args: Parameters<DecisionEngine['decide']>) {
+      const outcome = await decide.apply(this, args);
+      if (args[0].id === 'retried' && stolen++ === 0) {
+        await bridge.db.query(`UPDATE conversations SET turn_owner = 'another-worker', turn_lease_until = now() WHERE inbox_conversation_id = $1`, [id]);
+      }
+      return outcome;
+    };
+    try {
+      await s.startConversation(id);
+      await s.contactSays(id, 'Hello');
+      // The job fails and is retried: the LLM is asked again, and that decision is recorded.
+      await waitFor('the retried answer', () => inbox.messagesSent(id).includes('Second try'));
+    } finally {
+      engine.decide = decide;
+    }
+    expect(stolen).toBe(2);
+    expect(inbox.messagesSent(id)).not.toContain('Never recorded');
+    expect(chatRequests()).toHaveLength(2);
+    const decisions = await bridge.db.query<{ tokens: string; attempts: string; n: string }>(
+      `SELECT sum(d.prompt_tokens + d.completion_tokens)::text AS tokens, sum(d.attempts)::text AS attempts, count(*)::text AS n FROM decisions d JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox_conversation_id = $1`,
+      [id],
+    );
+    // Only the second decision is recorded, counted once; the first turn's spend is counted all the same.
+    expect(decisions).toEqual([{ tokens: '220', attempts: '1', n: '1' }]);
+    expect(await sessionUsage(id)).toEqual([{ session: 1, tokens: '330', llm_calls: 2 }]);
+    const row = await dailyRow('retried');
+    expect(row).toMatchObject({ tokens: '330', llm_calls: 2 });
+    expect(Number(row.cost_usd)).toBeCloseTo((300 * 1 + 30 * 2) / 1e6, 10);
   });
 
   it('hands new conversations over at once when the daily budget is spent, lets one under way go on, and says so in /health and the metrics', async () => {

@@ -50,7 +50,7 @@ agents:${agent('answers', closedHours('answer-only'))}${agent('collects', closed
       timeZone: ${ZONE}
       weekly: ${EVERY_DAY('00:00-24:00')}
       outsideHours: handover
-      presence: { enabled: true, cacheFor: 1s }`,
+      presence: { enabled: true, cacheFor: 5s }`,
 )}
 `;
 
@@ -191,8 +191,23 @@ describe('business hours', () => {
       inbox.failPresence(500, { error: 'down' }, 5000);
       const presence = bridge.app.get(PresenceService);
       const asked = inbox.presenceRequests;
-      // The last good answer ages out (4 × cacheFor) while the refreshes fail.
-      await waitFor('the stale answer to be dropped', () => presence.current(staffedConfig()) === 'unknown' && inbox.presenceRequests > asked, 20_000, 100);
+      // The last good answer ages out (4 × cacheFor) while the refreshes fail: aged here, on each
+      // look, rather than waited for (cacheFor is at least 5s), so a refresh that was already under
+      // way when the API started failing cannot make it fresh again.
+      const entries = (presence as unknown as { entries: Map<string, { answeredAt: number; askedAt: number }> }).entries;
+      const cacheFor = staffedConfig().businessHours!.presence!.cacheFor;
+      await waitFor(
+        'the stale answer to be dropped',
+        () => {
+          for (const entry of entries.values()) {
+            entry.answeredAt -= 4 * cacheFor;
+            entry.askedAt -= cacheFor;
+          }
+          return presence.current(staffedConfig()) === 'unknown' && inbox.presenceRequests > asked;
+        },
+        20_000,
+        100,
+      );
       llm.respondWith(() => ({ decision: { message: 'Sure, what do you need?' } }));
       const id = newId();
       const staffed = sender('staffed');

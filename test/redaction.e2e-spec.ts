@@ -215,6 +215,33 @@ describe('PII redaction in the decision engine (calls and summaries)', () => {
     expect(outcome.redaction).toEqual({ placeholders: ['[EMAIL_1]'], pending: ['I am [EMAIL_1], what card do you have on file?'] });
   });
 
+  it('redacts the keys of an action result too: a map keyed by e-mail address or card number', async () => {
+    const port: ActionPort = {
+      call: async () => ({
+        status: 'ok',
+        httpStatus: 200,
+        result: { name: 'Jo', email: { [EMAIL]: 'primary' }, card: { '4111 1111 1111 1111': 'expired', '4111\u00A01111\u00A01111\u00A01111': 'again' } },
+        error: null,
+        latencyMs: 1,
+        resultBytes: 10,
+      }),
+    };
+    llm.script({ toolCalls: [{ name: 'find_customer', arguments: { email: '[EMAIL_1]' } }] }, { decision: { message: 'Found you.' } });
+    await sut.decide(agent, context([`I am ${EMAIL}`]), { actions: port });
+    expect(toolResults(llm.requests[1])[0].result).toEqual({ name: 'Jo', email: { '[EMAIL_1]': 'primary' }, card: { '[CARD_1]': 'expired', '[CARD_1] (2)': 'again' } });
+    expect(everythingSent(llm)).not.toContain(EMAIL);
+    expect(everythingSent(llm)).not.toContain('1111');
+  });
+
+  it('hides a card written with no-break spaces, dots or on several lines, and drops an attribute holding one in clear', async () => {
+    llm.script({ decision: { message: 'Noted [CARD_1].', contactAttributes: [{ name: 'email', value: 'card 4242.4242.4242.4242' }] } });
+    const outcome = await sut.decide(agent, context(['my card is 4242\u00A04242\u00A04242\u00A04242, also 5555\n5555\n5555\n4444 and 4111/1111/1111/1111']));
+    expect(everythingSent(llm)).not.toMatch(/4242|5555|1111/);
+    expect(outcome.decision.message).toBe('Noted •••• 4242.');
+    expect(outcome.decision.contactAttributes).toEqual({});
+    expect(outcome.guardrails).toContain('dropped attribute email: it holds a payment card number, which is never stored in clear');
+  });
+
   it('refuses a call whose argument the contact never gave, placeholder or not', async () => {
     const port: ActionPort = { call: async () => ({ status: 'ok', httpStatus: 200, result: {}, error: null, latencyMs: 1, resultBytes: 0 }) };
     llm.script({ toolCalls: [{ name: 'find_customer', arguments: { email: '[EMAIL_2]' } }] }, { decision: { message: 'Sorry.' } });

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { textSafe, toJsonbSafe } from '../database/jsonb-safe.js';
-import { maskCards } from '../policy/redaction.js';
+import { maskCards, maskCardsJson } from '../policy/redaction.js';
 import type { ContextSnapshot } from './context-snapshot.js';
 import type { DecisionOutcome } from './decision.engine.js';
 
@@ -57,11 +57,5 @@ export class DecisionRepository {
 }
 
 const text = (value: string | null) => textSafe(value === null ? null : maskCards(value));
-const jsonb = (value: unknown) => JSON.stringify(masked(toJsonbSafe(value).value));
-
-function masked(value: unknown): unknown {
-  if (typeof value === 'string') return maskCards(value);
-  if (Array.isArray(value)) return value.map(masked);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, masked(v)]));
-  return value;
-}
+// Card numbers masked in every string, object keys included (an action result keyed by card number).
+const jsonb = (value: unknown) => JSON.stringify(maskCardsJson(toJsonbSafe(value).value));

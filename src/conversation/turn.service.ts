@@ -5,6 +5,7 @@ import { snapshotOf, type IdentifiedContext } from '../agent/context-snapshot.js
 import { DecisionEngine, type DecisionOutcome } from '../agent/decision.engine.js';
 import type { PolicyHandover } from '../policy/policy-handover.js';
 import { BudgetsService } from '../policy/budgets.service.js';
+import type { Spend } from '../policy/budgets.js';
 import { availabilityAt, availabilityHandover } from '../policy/availability.js';
 import { PresenceService } from '../policy/presence.service.js';
 import { DecisionRepository } from '../agent/decision.repository.js';
@@ -149,7 +150,24 @@ export class TurnService {
       stillOwned: () => lease.locked(async (c) => c.conversation.state === 'active' && c.conversation.session === conversation.session).catch(() => false),
     });
     const outcome = await this.engine.decide(agent, ctx, { kind, deadline, actions });
-    return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, outcome, actions.recorded, embeddingTokens);
+    // Counted as soon as the LLM work is done, in its own statement, before the decision is
+    // recorded: a turn whose decision never commits (lease lost, a person took the conversation, a
+    // crash or a throw before the commit) is retried and asks the LLM again, so its spend must
+    // already be in (OWASP LLM10). The decision's transaction does not add it again.
+    await this.countSpend(agent, conversation, this.budgets.decisionSpend(agent, outcome, embeddingTokens));
+    return this.act(lease, agent, conversation, ctx, answered, opening, transcript.length, outcome, actions.recorded);
+  }
+
+  /**
+   * Adds a spend to the budgets' counters, outside any transaction. A failure to count (PostgreSQL
+   * away) does not fail the turn: failing it would have it retried and the LLM asked again.
+   */
+  private async countSpend(agent: AgentConfig, conversation: Conversation, spend: Spend): Promise<void> {
+    try {
+      await this.budgets.record(agent, conversation, spend);
+    } catch (err) {
+      this.logger.error({ agentId: agent.id, conversationId: conversation.id, tokens: spend.tokens, llmCalls: spend.llmCalls, err: safeError(err), msg: 'could not count the LLM spend of a turn; going on without it' });
+    }
   }
 
   /** Records a decision with the messages it answers, then makes its call: the one path for every decision of a turn. */
@@ -163,7 +181,6 @@ export class TurnService {
     seen: number,
     outcome: DecisionOutcome,
     recordedCalls: string[] = [],
-    embeddingTokens = 0,
   ): Promise<{ progressed: boolean; compact?: AgentConfig }> {
     const log = { agentId: agent.id, conversationId: conversation.id };
     // The failure's kind only: a refusal's text is the LLM's words about the contact's message.
@@ -173,8 +190,7 @@ export class TurnService {
 
     const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations, outcome.actionCalls));
     const action = await lease.locked(async (c) => {
-      // Spent whatever becomes of the decision; counted with it, in its transaction (src/policy/budgets.service.ts).
-      await this.budgets.record(agent, conversation, this.budgets.decisionSpend(agent, outcome, embeddingTokens), c.db);
+      // The spend is already counted (countSpend, right after the LLM work): not added here again.
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();

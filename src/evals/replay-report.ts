@@ -6,6 +6,7 @@ import { canonicalJson, madeCall } from './fixture-actions.js';
 import type { ReplayCall, ReplayRow, ReplayTotals } from './replay.js';
 import type { RunInfo } from './types.js';
 import { clip } from '../common/clip.js';
+import { maskCardsJson } from '../policy/redaction.js';
 
 /** report.json of a replay. */
 export interface ReplayReport {
@@ -140,9 +141,12 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
       continue;
     }
     // Each case on its own against the schema, so one odd turn is left out, not the whole export.
+    // Card numbers masked everywhere in it (messages, summary, attributes, fixtures, keys included):
+    // the file is meant to be committed, and a card is never written in clear.
+    const safe = maskCardsJson(c);
     try {
-      parseCaseFile(stringify({ agent: agentId, cases: [c] }), 'exported case');
-      cases.push(c as CaseFile['cases'][number]);
+      parseCaseFile(stringify({ agent: agentId, cases: [safe] }), 'exported case');
+      cases.push(safe as CaseFile['cases'][number]);
     } catch (err) {
       left.push(`${r.decisionId}: ${(err as Error).message.replace(/\s+/g, ' ')}`);
     }
@@ -150,7 +154,7 @@ export function exportCases(agentId: string, rows: ReplayRow[], takenOn: string)
   const header = [
     `# Exported by npm run replay on ${takenOn} from ${rows.length} replayed turn(s).`,
     '# Each expectation is what the agent decided THEN, not what it should have: correct them before',
-    '# gating on this file. Contact messages are real customer text: review before committing.',
+    '# gating on this file. Contact messages are real customer text (card numbers masked): review before committing.',
     '',
   ].join('\n');
   const yaml = header + stringify({ agent: agentId, description: `Turns replayed on ${takenOn}`, cases }, { lineWidth: 0 });

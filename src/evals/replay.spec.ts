@@ -3,8 +3,8 @@ import { ActionSchema, type ActionConfig } from '../actions/action.schema.js';
 import type { AgentConfig } from '../config/agents.schema.js';
 import { parseCaseFile } from './case.loader.js';
 import { fixturePort } from './fixture-actions.js';
-import { recordedFixtures, unflatten } from './replay-report.js';
-import { NOT_RECORDED, changesBetween, recordedPort, type ReplayCall, type ReplayedDecision } from './replay.js';
+import { exportCases, recordedFixtures, unflatten } from './replay-report.js';
+import { NOT_RECORDED, changesBetween, recordedPort, type ReplayCall, type ReplayRow, type ReplayedDecision } from './replay.js';
 import { stringify } from 'yaml';
 
 const action = (o: { name?: string; fields?: string[]; sideEffects?: boolean } = {}): ActionConfig =>
@@ -126,5 +126,50 @@ describe(unflatten.name, () => {
     const sut = unflatten({ '__proto__.polluted': 'yes' });
     expect(Object.keys(sut)).toEqual(['__proto__']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe(exportCases.name, () => {
+  it('writes no card number in clear into the exported case file: messages, summary, attributes, fixtures', () => {
+    const decided: ReplayedDecision = { action: 'handover', message: 'A colleague will help.', topics: [], attributes: {}, reason: 'refund', guardrails: [], failure: null, calls: [] };
+    const row = {
+      decisionId: '7',
+      conversationId: 'c-1',
+      inboxConversationId: 'i-1',
+      createdAt: '2026-11-20T10:00:00Z',
+      kind: 'turn',
+      contextExact: true,
+      promptChanged: false,
+      missingMessages: [],
+      skipped: null,
+      then: {
+        ...decided,
+        calls: [recorded('card_lookup', { last4: '4242' }, 'ok', { result: { '4242 4242 4242 4242': 'blocked', note: 'card 5555-5555-5555-4444' } })],
+      },
+      now: decided,
+      changes: [],
+      unrecordedCalls: 0,
+      latencyMs: 10,
+      usage: { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+      costUsd: null,
+      context: {
+        mode: 'inception',
+        language: 'en',
+        contactProfile: { primaryIdentifier: 'Jo Doe' },
+        contactAttributes: [{ attribute: 'note', value: 'card 4242424242424242' }],
+        summary: 'Jo was charged twice on 4242.4242.4242.4242.',
+        transcript: [
+          { direction: 'outbound', text: 'How can I help?', payload: null },
+          { direction: 'inbound', text: 'Refund my card 4242\u00A04242\u00A04242\u00A04242 please, order A-12345', payload: null, pending: true },
+        ],
+        agentTurns: 1,
+      },
+    } as unknown as ReplayRow;
+    const { yaml, exported } = exportCases('acme', [row], '2026-11-25');
+    expect(exported).toBe(1);
+    expect(yaml).not.toMatch(/4242[\s\u00A0.-]?4242|5555[\s\u00A0.-]?5555/);
+    expect(yaml).toContain('Refund my card •••• 4242 please, order A-12345');
+    expect(yaml).toContain('•••• 4444');
+    expect(parseCaseFile(yaml, 'export').cases[0].summary).toBe('Jo was charged twice on •••• 4242.');
   });
 });

@@ -5,7 +5,7 @@ import { buildDecisionPrompt, stableInstructions } from '../agent/prompt.builder
 import { proposal } from '../../test/support/decisions.js';
 import { caseContext } from '../evals/case-context.js';
 import { parseCaseFile } from '../evals/case.loader.js';
-import { availabilityAt, availabilityHandover, formatOpening, mentionsOpening, outsideHoursMessage, type Availability } from './availability.js';
+import { asciiDigits, availabilityAt, availabilityHandover, formatOpening, mentionsOpening, outsideHoursHandoverMessage, outsideHoursMessage, type Availability } from './availability.js';
 
 const agentWith = (outsideHours: string) =>
   parseAgents(
@@ -69,6 +69,38 @@ describe('availability', () => {
     expect(mentionsOpening('Back Monday 9am!', closed)).toBe(true);
     expect(mentionsOpening('A colleague will get back to you.', closed)).toBe(false);
     expect(mentionsOpening('Call 19:00 or 0900-123', closed)).toBe(false);
+  });
+
+  it('recognises the opening hour in native digits, as formatOpening writes it for ar-EG and fa', () => {
+    // Monday 30 November 2026, 14:30 in Berlin: ar-EG writes it on a 12-hour clock (٢:٣٠ م).
+    const afternoon: Availability = { ...closed, opening: '2026-11-30T13:30:00.000Z' };
+    for (const language of ['ar-EG', 'fa', 'hi-IN-u-nu-deva']) {
+      for (const a of [closed, afternoon]) {
+        const told = formatOpening(a, language)!;
+        expect(told).toMatch(/\p{Nd}/u);
+        expect(told).not.toMatch(/[0-9]/); // the premise: no ASCII digit to find
+        expect(mentionsOpening(`${told}`, a)).toBe(true);
+        // The LLM's line that copies the time is kept, not replaced by the English messages.outsideHours.
+        expect(outsideHoursHandoverMessage(answerOnly, a, language, `— ${told} —`)).toBeUndefined();
+      }
+    }
+    expect(mentionsOpening('سنعود يوم الاثنين الساعة ٩:٠٠ صباحًا.', closed)).toBe(true);
+    expect(mentionsOpening('همکاران ما دوشنبه ساعت ۹ برمی‌گردند.', closed)).toBe(true);
+    expect(mentionsOpening('همکاران ما دوشنبه ساعت ۱۴:۳۰ برمی‌گردند.', afternoon)).toBe(true);
+    expect(mentionsOpening('سنعود يوم الاثنين الساعة ٢:٣٠ مساءً.', afternoon)).toBe(true);
+    // Other numbers are not the opening hour, in any script.
+    expect(mentionsOpening('سيتواصل معك أحد الزملاء قريبًا.', closed)).toBe(false);
+    expect(mentionsOpening('اتصل على ١٩:٠٠', closed)).toBe(false);
+    expect(mentionsOpening('سنعود الساعة ٣:٣٠ مساءً.', afternoon)).toBe(false);
+    expect(mentionsOpening('شماره سفارش ۱۲۳۴', afternoon)).toBe(false);
+    expect(outsideHoursHandoverMessage(answerOnly, closed, 'ar-EG', 'سيتواصل معك أحد الزملاء قريبًا.')).toMatch(/will be back الاثنين، ٣٠ نوفمبر/);
+  });
+
+  it('reads the decimal digits of any script as ASCII digits', () => {
+    expect(asciiDigits('٠١٢٣٤٥٦٧٨٩ ۰۱۲۳۴۵۶۷۸۹ ०१२३४५६७८९ ০১২৩৪৫৬৭৮৯ ๐๑๒๓๔๕๖๗๘๙ ０１２３４５６７８９ 𝟘𝟙𝟚 𝟶𝟿')).toBe(
+      '0123456789 0123456789 0123456789 0123456789 0123456789 0123456789 012 09',
+    );
+    expect(asciiDigits('09:00, Ⅸ, ½, ²')).toBe('09:00, Ⅸ, ½, ²'); // only decimal digits (Nd), not other numbers
   });
 
   it('an agent set to hand over outside hours hands over without the LLM, with outside_hours and messages.outsideHours', () => {

@@ -69,17 +69,39 @@ export function outsideHoursMessage(agent: Pick<AgentConfig, 'messages'>, a: Ava
 
 /**
  * Whether a message tells the opening time: its hour, as a number on its own (`9`, `09:00`, `9h`,
- * `9 Uhr`) or on a 12-hour clock (`9 am`, `3pm`). A heuristic, meant to catch a handover line that
- * forgot the time, not to parse every language.
+ * `9 Uhr`), on a 12-hour clock (`9 am`, `3pm`), or as hour and minutes on a 12-hour clock whatever
+ * marks the half of the day (`2:30 م` for 14:30). Digits of any script count (`٩:٠٠`, `۱۴:۳۰`,
+ * `९:००`: formatOpening writes them for ar-EG, fa, hi-IN-u-nu-deva). A heuristic, meant to catch a
+ * handover line that forgot the time, not to parse every language.
  */
 export function mentionsOpening(message: string, a: Pick<Availability, 'opening' | 'timeZone'>): boolean {
   if (!a.opening) return true;
   const parts = new Intl.DateTimeFormat('en-US', { timeZone: a.timeZone, hourCycle: 'h23', hour: 'numeric', minute: '2-digit' }).formatToParts(new Date(a.opening));
   const hour = Number(parts.find((p) => p.type === 'hour')?.value);
+  const minute = parts.find((p) => p.type === 'minute')?.value ?? '00';
   const h12 = hour % 12 === 0 ? 12 : hour % 12;
   const h24 = new RegExp(`(?<![\\d:.])0?${hour}(?!\\d)`);
   const twelve = new RegExp(`(?<![\\d:.])${h12}(?:[:.]\\d\\d)?\\s*(?:a\\.?m|p\\.?m)`, 'i');
-  return h24.test(message) || twelve.test(message);
+  const clock12 = new RegExp(`(?<![\\d:.])0?${h12}[:.]${minute}(?!\\d)`);
+  const text = asciiDigits(message);
+  return h24.test(text) || twelve.test(text) || clock12.test(text);
+}
+
+const ND = /^\p{Nd}$/u;
+
+/**
+ * Every decimal digit (Unicode `Nd`: Arabic-Indic, Persian, Devanagari, Bengali, Thai…) as its ASCII
+ * digit. Unicode encodes each script's digits as a contiguous run from 0 to 9 (a stability policy),
+ * so a digit's value is its distance from the start of its run, modulo 10.
+ */
+export function asciiDigits(text: string): string {
+  return text.replace(/\p{Nd}/gu, (digit) => {
+    const cp = digit.codePointAt(0)!;
+    if (cp <= 0x39) return digit;
+    let start = cp;
+    while (ND.test(String.fromCodePoint(start - 1))) start--;
+    return String((cp - start) % 10);
+  });
 }
 
 /** The turn's policy verdict for an agent set to `outsideHours: handover`: hand over without the LLM. */

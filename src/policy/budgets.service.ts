@@ -104,9 +104,10 @@ export class BudgetsService implements OnModuleInit {
   }
 
   /**
-   * Counts a spend toward the session and the agent's day; `db` is the transaction that records
-   * the decision, so both are counted or neither. Says once per agent per day (across replicas)
-   * when this spend used the daily budget up.
+   * Counts a spend toward the session and the agent's day, in one atomic statement. Callers count
+   * as soon as the LLM answered, on their own (no `db`), not in the transaction that records a
+   * decision: a rollback there must not take back what was spent. Says once per agent per day
+   * (across replicas) when this spend used the daily budget up.
    */
   async record(agent: AgentConfig, conversation: { id: string; session: number }, spend: Spend, db?: EntityManager, at: Date = new Date()): Promise<void> {
     if (isNothing(spend)) return;

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { duration } from '../config/duration.js';
 import { overlaps } from './business-hours.js';
 
+/** The shortest `presence.cacheFor`: one presence request per organisation every 5 s at most. */
+export const MIN_PRESENCE_CACHE_MS = 5000;
+
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof DAYS)[number];
 
@@ -53,8 +56,14 @@ export const BusinessHoursSchema = z
     presence: z
       .object({
         enabled: z.boolean().default(true),
-        /** How long an answer is trusted before it is asked again (in the background). */
-        cacheFor: duration().default(30_000),
+        /**
+         * How long an answer is trusted before it is asked again (in the background). At least
+         * MIN_PRESENCE_CACHE_MS: below that the cache hardly ever answers and nearly every turn
+         * starts a request to Inbox 2.0 (0 would make it one per turn).
+         */
+        cacheFor: duration().refine((ms) => ms >= MIN_PRESENCE_CACHE_MS, {
+          message: `must be at least ${MIN_PRESENCE_CACHE_MS / 1000}s: a shorter cache hardly ever answers, and nearly every turn would start a request to Inbox 2.0's presence API`,
+        }).default(30_000),
       })
       .strict()
       .optional(),

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { parseAgents } from '../config/agents.loader.js';
 import { BusinessHoursSchema } from './business-hours.schema.js';
 import { isOpen, nextOpening, wallToInstant, type Schedule } from './business-hours.js';
 
@@ -157,6 +158,30 @@ describe('business hours', () => {
           expect.stringContaining('closures.1'),
         ]),
       );
+    });
+
+    it('refuses a presence cacheFor under 5s, saying why, and takes 5s and the 30s default', () => {
+      for (const cacheFor of ['0s', '0ms', '4999ms', '1s']) {
+        const result = BusinessHoursSchema.safeParse({ timeZone: 'UTC', presence: { cacheFor } });
+        expect(result.success).toBe(false);
+        expect(result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([expect.stringMatching(/^presence\.cacheFor: must be at least 5s: .*nearly every turn would start a request/)]);
+      }
+      expect(BusinessHoursSchema.parse({ timeZone: 'UTC', presence: { cacheFor: '5s' } }).presence?.cacheFor).toBe(5000);
+      expect(BusinessHoursSchema.parse({ timeZone: 'UTC', presence: {} }).presence?.cacheFor).toBe(30_000);
+      // Through the loader: the agents file is refused with the line and the field.
+      const file = (cacheFor: string) => `agents:
+  - id: acme
+    name: Acme
+    mode: inception
+    secretEnv: S
+    llm: { model: m }
+    prompt: Be kind.
+    businessHours:
+      timeZone: UTC
+      presence: { enabled: true, cacheFor: ${cacheFor} }
+`;
+      expect(() => parseAgents(file('0s'), { S: 'aa' })).toThrow(/:10\b.*presence\.cacheFor.*must be at least 5s/s);
+      expect(parseAgents(file('10s'), { S: 'aa' })[0].businessHours?.presence?.cacheFor).toBe(10_000);
     });
 
     it('accepts touching intervals and a week without hours', () => {

@@ -55,59 +55,112 @@ export function ibanValid(compact: string): boolean {
 }
 
 /**
- * A card number is 13 to 19 digits, in groups separated by one space or dash, starting 2 to 6 (the
- * networks' ranges: Visa, Mastercard, Amex, Discover, JCB, UnionPay, Diners), passing Luhn. A run
- * of digit groups longer than a card ("card 4242 4242 4242 4242 2027") is searched for the card
- * inside it, on group boundaries. Not after "+" (a phone number), nor glued to a letter ("A-4242…", "4242x": a reference).
+ * A card number is 13 to 19 digits, starting 2 to 6 (the networks' ranges: Visa, Mastercard, Amex,
+ * Discover, JCB, UnionPay, Diners), passing Luhn. The digits may be grouped, the groups separated
+ * by one or two of: whitespace (a no-break space U+00A0 or U+202F from a phone's copy-paste, a line
+ * break, two spaces), ".", "/" or "-". A run of digit groups longer than a card ("card 4242 4242
+ * 4242 4242 2027") is searched for the card inside it, on group boundaries. Not a run written after
+ * "+" (a phone number: no card starts at its first group), nor glued to a letter ("A-4242…",
+ * "4242x": a reference).
  */
 export function isCardNumber(digits: string): boolean {
   return digits.length >= 13 && digits.length <= 19 && /^[2-6]/.test(digits) && !/^(\d)\1+$/.test(digits) && luhnValid(digits);
 }
 
-const DIGIT_RUN = /(?<![\p{L}\p{N}+]-?)\d+(?:[ -]\d+)*(?![\p{L}\p{N}])/gu;
+/** Groups of digits; between two groups one or two of: whitespace (incl. U+00A0, U+202F), ".", "/", "-". */
+const DIGIT_RUN = /(?<![\p{L}\p{N}+]-?)\+?\d+(?:[\s\u00A0\u202F./-]{1,2}\d+)*(?![\p{L}\p{N}])/gu;
 
 const findCards: Finder = (text) => {
   const found: Array<Omit<Found, 'label'>> = [];
   for (const run of text.matchAll(DIGIT_RUN)) {
     const groups = [...run[0].matchAll(/\d+/g)].map((g) => ({ start: run.index + g.index, end: run.index + g.index + g[0].length, digits: g[0] }));
-    let i = 0;
-    while (i < groups.length) {
-      let hit: { j: number; digits: string } | undefined;
-      // The longest card starting at this group, if any.
+    // Every card the groups can make. A run written after "+" is a phone number: no card starts at its first group.
+    const candidates: Array<{ i: number; j: number; digits: string; score: number }> = [];
+    for (let i = run[0].startsWith('+') ? 1 : 0; i < groups.length; i++) {
       let digits = '';
       for (let j = i; j < groups.length && digits.length < 19; j++) {
         digits += groups[j].digits;
-        if (isCardNumber(digits)) hit = { j, digits };
+        if (!isCardNumber(digits)) continue;
+        const separators = new Set(groups.slice(i + 1, j + 1).map((g, n) => text.slice(groups[i + n].end, g.start)));
+        // Where the groups could make more than one card ("item 5. 4242 4242 4242 4242 .5"), the
+        // likeliest: written with one separator throughout, then starting with four digits or
+        // written in one, then the longest.
+        const score = (separators.size <= 1 ? 4 : 0) + (i === j || groups[i].digits.length === 4 ? 2 : 0);
+        candidates.push({ i, j, digits, score });
       }
-      if (hit) {
-        found.push({ start: groups[i].start, end: groups[hit.j].end, value: text.slice(groups[i].start, groups[hit.j].end), key: hit.digits });
-        i = hit.j + 1;
-      } else i++;
+    }
+    candidates.sort((a, b) => b.score - a.score || b.digits.length - a.digits.length || a.i - b.i);
+    const taken: typeof candidates = [];
+    const used = new Uint8Array(groups.length);
+    for (const c of candidates) {
+      if (used.subarray(c.i, c.j + 1).some((u) => u === 1)) continue;
+      used.fill(1, c.i, c.j + 1);
+      taken.push(c);
+    }
+    for (const c of taken.sort((a, b) => a.i - b.i)) {
+      const start = groups[c.i].start;
+      const end = groups[c.j].end;
+      found.push({ start, end, value: text.slice(start, end), key: c.digits });
     }
   }
   return found;
 };
 
-/** Two letters, two check digits, then groups of letters and digits; the longest prefix on group boundaries that passes mod 97. */
-const IBAN_RUN = /(?<![\p{L}\p{N}])[A-Za-z]{2}\d{2}[A-Za-z0-9]*(?:[ -][A-Za-z0-9]+)*/gu;
+/**
+ * Two letters, two check digits, then groups of letters and digits: the longest prefix on group
+ * boundaries that passes mod 97. Every group of a run of alphanumeric groups (separated by one space
+ * or dash) that starts with two letters and two digits is tried as a start ("order PO1234 refund to
+ * DE89 3704…", "to DE89… or to GB82…"); after a hit the search goes on after it.
+ */
+const ALNUM_RUN = /(?<![\p{L}\p{N}])[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*/gu;
+const IBAN_START = /^[A-Za-z]{2}\d{2}/;
 
 const findIbans: Finder = (text) => {
   const found: Array<Omit<Found, 'label'>> = [];
-  for (const run of text.matchAll(IBAN_RUN)) {
-    const groups = [...run[0].matchAll(/[A-Za-z0-9]+/g)].map((g) => ({ end: run.index + g.index + g[0].length, chars: g[0] }));
-    let compact = '';
-    let best: { end: number; compact: string } | undefined;
-    for (const g of groups) {
-      compact += g.chars;
-      if (compact.length > 34) break;
-      if (compact.length >= 15 && ibanValid(compact)) best = { end: g.end, compact: compact.toUpperCase() };
+  for (const run of text.matchAll(ALNUM_RUN)) {
+    const groups = [...run[0].matchAll(/[A-Za-z0-9]+/g)].map((g) => ({ start: run.index + g.index, end: run.index + g.index + g[0].length, chars: g[0] }));
+    /** The last group of the longest IBAN starting at group i, if any. */
+    const ibanFrom = (i: number): number | undefined => {
+      if (!IBAN_START.test(groups[i].chars) || /[\p{L}\p{N}]/u.test(text.charAt(groups[i].start - 1))) return undefined;
+      let compact = '';
+      let last: number | undefined;
+      for (let j = i; j < groups.length; j++) {
+        compact += groups[j].chars;
+        if (compact.length > 34) break;
+        if (compact.length >= 15 && ibanValid(compact) && !/[\p{L}\p{N}]/u.test(text.charAt(groups[j].end))) last = j;
+      }
+      return last;
+    };
+    let i = 0;
+    while (i < groups.length) {
+      let j = ibanFrom(i);
+      if (j === undefined) {
+        i++;
+        continue;
+      }
+      // Words before an IBAN can pass mod 97 by chance together with its first groups: an IBAN that
+      // starts inside this one and ends after it is hidden with it, as one value, never left half in clear.
+      for (let k = i + 1; k <= j; k++) {
+        const later = ibanFrom(k);
+        if (later !== undefined && later > j) j = later;
+      }
+      const { start } = groups[i];
+      const { end } = groups[j];
+      found.push({ start, end, value: text.slice(start, end), key: text.slice(start, end).replace(/[^A-Za-z0-9]/g, '').toUpperCase() });
+      i = j + 1;
     }
-    if (best && !/[\p{L}\p{N}]/u.test(text.charAt(best.end))) found.push({ start: run.index, end: best.end, value: text.slice(run.index, best.end), key: best.compact });
   }
   return found;
 };
 
-const EMAIL = /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}(?![\p{L}\p{N}-])/gu;
+/**
+ * An e-mail address: a local part of RFC 5322 atext (letters of any script, digits and
+ * ! # $ % & ' * + - / = ? ^ _ ` { | } ~) and dots, starting with a letter, a digit or one of _ % + -
+ * (so a quote, brace or other mark written around an address is not taken as part of it), then a
+ * domain whose last label is 2+ letters. "jo@example.com-thanks" is jo@example.com. A local part
+ * is at most 64 characters (RFC 5321), which also keeps the search linear.
+ */
+const EMAIL = /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}_%+-][\p{L}\p{N}.!#$%&'*+/=?^_`{|}~-]{0,63}@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}(?![\p{L}\p{N}])/gu;
 
 const findEmails: Finder = (text) => [...text.matchAll(EMAIL)].map((m) => ({ start: m.index, end: m.index + m[0].length, value: m[0], key: m[0].toLowerCase() }));
 
@@ -157,6 +210,33 @@ export function maskCards(text: string): string {
 }
 
 export const maskedCard = (digits: string) => `•••• ${digits.slice(-4)}`;
+
+/** Every card number in the strings and the object keys of a JSON value masked (a stored row's JSON columns, an exported case). */
+export function maskCardsJson(value: unknown): unknown {
+  return mapJson(value, maskCards);
+}
+
+/**
+ * A JSON value with `f` applied to every string, object keys included (a lookup may key its result
+ * by e-mail address or card number). Two keys that become the same ("4242 4242…" and "4242-4242…"
+ * both `[CARD_1]`) are both kept, the second as `[CARD_1] (2)`: no value is lost, the JSON stays valid.
+ */
+function mapJson(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((v) => mapJson(v, f));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const base = f(k);
+      let key = base;
+      for (let n = 2; Object.hasOwn(out, key); n++) key = `${base} (${n})`;
+      // defineProperty, not assignment: a key named __proto__ stays a key.
+      Object.defineProperty(out, key, { value: mapJson(v, f), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return value;
+}
 
 /** What became of one placeholder the LLM wrote when it was put back. */
 export interface RestoreResult {
@@ -261,12 +341,13 @@ export class Redactor {
     return { value: r.text };
   }
 
-  /** Redacts every string of a JSON value (an action's result, before the model reads it); keys are the team's, kept. */
+  /**
+   * Redacts every string of a JSON value (an action's result, before the model reads it), object
+   * keys included: a lookup may return a map keyed by e-mail address or card number. Two keys that
+   * get one placeholder are both kept, the second as `[CARD_1] (2)`.
+   */
   redactJson(value: unknown): unknown {
-    if (typeof value === 'string') return this.redact(value);
-    if (Array.isArray(value)) return value.map((v) => this.redactJson(v));
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactJson(v)]));
-    return value;
+    return mapJson(value, (s) => this.redact(s));
   }
 
   /** Restores every string of a JSON value (a tool call's arguments), cards left as their placeholder. */
