@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { safeError } from '../common/safe-error.js';
 import { AppConfig } from '../config/app-config.js';
+import { Periodic } from '../scheduler/periodic.js';
 import { TimerQueue, sweepHorizonMs } from '../scheduler/timer-queue.js';
 import { TurnQueue } from '../scheduler/turn-queue.js';
 import { ConversationRepository } from './conversation.repository.js';
@@ -17,8 +18,10 @@ const SWEEP_LOCK = 7_420_150_002;
 @Injectable()
 export class SweepService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SweepService.name);
-  private interval?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly rounds = new Periodic(
+    () => this.sweep(),
+    (err) => this.logger.error({ err: safeError(err), msg: 'sweep failed' }),
+  );
 
   constructor(
     private readonly config: AppConfig,
@@ -28,21 +31,11 @@ export class SweepService implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.trigger();
-    this.interval = setInterval(() => this.trigger(), this.config.env.SCHEDULER_SWEEP_INTERVAL);
-    this.interval.unref();
+    this.rounds.start(this.config.env.SCHEDULER_SWEEP_INTERVAL);
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.interval);
-    await this.running;
-  }
-
-  private trigger(): void {
-    if (this.running) return;
-    this.running = this.sweep()
-      .catch((err) => this.logger.error({ err: safeError(err), msg: 'sweep failed' }))
-      .finally(() => (this.running = undefined));
+    await this.rounds.stop();
   }
 
   /**

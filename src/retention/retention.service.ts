@@ -4,6 +4,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { safeError } from '../common/safe-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { Periodic } from '../scheduler/periodic.js';
 
 /** One pruner at a time across replicas; the others skip that round. */
 const RETENTION_LOCK = 7_420_150_003;
@@ -28,8 +29,13 @@ export interface PruneResult {
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(RetentionService.name);
-  private interval?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly rounds = new Periodic(
+    async () => {
+      const r = await this.prune();
+      if (r && (r.events || r.conversations)) this.logger.log({ ...r, msg: 'retention pruned old records' });
+    },
+    (err) => this.logger.error({ err: safeError(err), msg: 'retention round failed; it runs again at the next interval' }),
+  );
 
   constructor(
     private readonly config: AppConfig,
@@ -42,26 +48,11 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   onApplicationBootstrap(): void {
-    if (!this.enabled) return;
-    this.interval = setInterval(() => this.trigger(), this.config.env.RETENTION_INTERVAL);
-    this.interval.unref();
-    this.trigger();
+    if (this.enabled) this.rounds.start(this.config.env.RETENTION_INTERVAL);
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.interval);
-    this.interval = undefined;
-    await this.running;
-  }
-
-  private trigger(): void {
-    if (this.running) return;
-    this.running = this.prune()
-      .then((r) => {
-        if (r && (r.events || r.conversations)) this.logger.log({ ...r, msg: 'retention pruned old records' });
-      })
-      .catch((err) => this.logger.error({ err: safeError(err), msg: 'retention round failed; it runs again at the next interval' }))
-      .finally(() => (this.running = undefined));
+    await this.rounds.stop();
   }
 
   /** One round: undefined when another replica holds the round. */
