@@ -27,6 +27,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await pool.end();
       const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
       await c.connect();
+      // A pool's end() resolves before its sockets have closed. Wait (briefly) until the server sees
+      // them gone, so that FORCE terminates only a connection a test leaked, never one still closing:
+      // its client would report the termination (57P01) as an unhandled error and fail the suite.
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (rows[0].n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
