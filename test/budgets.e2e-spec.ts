@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DecisionEngine } from '../src/agent/decision.engine.js';
+import { BudgetsRepository } from '../src/policy/budgets.repository.js';
 import { BudgetsService } from '../src/policy/budgets.service.js';
 import { utcDay } from '../src/policy/budgets.js';
 import { FakeInbox } from './fakes/fake-inbox.js';
@@ -303,16 +304,21 @@ describe('budgets', () => {
     const budgets = bridge.app.get(BudgetsService);
     const agent = bridge.config.agent('fresh')!;
     const conv = await conversation(id);
-    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, undefined, new Date('2030-01-01T23:59:59.900Z'));
-    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, undefined, new Date('2030-01-01T23:59:59.950Z'));
-    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, undefined, new Date('2030-01-02T00:00:00.000Z'));
+    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, new Date('2030-01-01T23:59:59.900Z'));
+    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, new Date('2030-01-01T23:59:59.950Z'));
+    await budgets.record(agent, conv, { tokens: 400, llmCalls: 1, costUsd: 0 }, new Date('2030-01-02T00:00:00.000Z'));
     expect(await dailyRow('fresh', '2030-01-01')).toMatchObject({ tokens: '800', llm_calls: 2 });
     expect(await dailyRow('fresh', '2030-01-02')).toMatchObject({ tokens: '400', llm_calls: 1 });
     const brandNew = { id: randomUUID(), session: 1 };
-    await budgets.record(agent, conv, { tokens: 300, llmCalls: 1, costUsd: 0 }, undefined, new Date('2030-01-01T12:00:00Z'));
+    await budgets.record(agent, conv, { tokens: 300, llmCalls: 1, costUsd: 0 }, new Date('2030-01-01T12:00:00Z'));
     expect(await budgets.preempt(agent, brandNew, new Date('2030-01-01T23:00:00Z'))).toMatchObject({ reason: 'usage_limit' });
     expect(await budgets.preempt(agent, brandNew, new Date('2030-01-02T01:00:00Z'))).toBeUndefined();
     expect((await budgets.status(new Date('2030-01-01T08:00:00Z')))?.spent.map((s) => s.agent)).toEqual(['fresh']);
     expect((await budgets.status(new Date('2030-01-02T08:00:00Z')))?.spent).toEqual([]);
+    // "Reached" is marked once across replicas: only the first caller is told it marked it.
+    const repository = bridge.app.get(BudgetsRepository);
+    expect(await repository.markReached('fresh', '2030-01-02')).toBe(true);
+    expect(await repository.markReached('fresh', '2030-01-02')).toBe(false);
+    expect(await repository.markReached('fresh', '2030-01-03')).toBe(false);
   });
 });

@@ -190,7 +190,6 @@ export class TurnService {
 
     const call = decisionCall(agent, conversation, outcome, (why, llmNote) => this.engine.handoverNote(agent, ctx, why, llmNote, outcome.citations, outcome.actionCalls));
     const action = await lease.locked(async (c) => {
-      // The spend is already counted (countSpend, right after the LLM work): not added here again.
       // Nothing is recorded if a timer handed the conversation over, or it was opened again, meanwhile.
       if (c.conversation.state !== 'active' || c.conversation.session !== conversation.session) return undefined;
       if (!opening) await c.countTurn();

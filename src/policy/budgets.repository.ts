@@ -34,8 +34,8 @@ export class BudgetsRepository {
    * Adds one step's spend to the session and to its agent's day, atomically (concurrent turns of
    * other conversations add to the same day row); returns the day's totals after it.
    */
-  async add(agentId: string, day: string, conversation: { id: string; session: number }, spend: Spend, db: EntityManager = this.dataSource.manager): Promise<DailyRow> {
-    const [row]: UsageRow[] = await db.query(
+  async add(agentId: string, day: string, conversation: { id: string; session: number }, spend: Spend): Promise<DailyRow> {
+    const [row]: UsageRow[] = await this.dataSource.query(
       `WITH session_row AS (
          INSERT INTO session_usage AS u (conversation_id, session, tokens, llm_calls) VALUES ($3, $4, $5, $6)
          ON CONFLICT (conversation_id, session) DO UPDATE SET tokens = u.tokens + excluded.tokens, llm_calls = u.llm_calls + excluded.llm_calls
@@ -50,12 +50,14 @@ export class BudgetsRepository {
   }
 
   /** Marks the day's budget reached; true only for the one caller that marked it (across replicas). */
-  async markReached(agentId: string, day: string, db: EntityManager = this.dataSource.manager): Promise<boolean> {
-    const rows: unknown[] = await db.query(
-      `UPDATE agent_daily_usage SET reached_at = now() WHERE agent_id = $1 AND day = $2::date AND reached_at IS NULL RETURNING 1`,
+  async markReached(agentId: string, day: string): Promise<boolean> {
+    // Counted in a SELECT: TypeORM answers an UPDATE … RETURNING with [rows, count], never an empty list.
+    const [{ marked }]: Array<{ marked: number }> = await this.dataSource.query(
+      `WITH marked AS (UPDATE agent_daily_usage SET reached_at = now() WHERE agent_id = $1 AND day = $2::date AND reached_at IS NULL RETURNING 1)
+       SELECT count(*)::int AS marked FROM marked`,
       [agentId, day],
     );
-    return rows.length > 0;
+    return marked > 0;
   }
 
   /** The agents' figures on `day` (agents with no row have spent nothing). */

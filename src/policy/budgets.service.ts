@@ -1,5 +1,4 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import type { DecisionOutcome } from '../agent/decision.engine.js';
 import { AppConfig } from '../config/app-config.js';
 import type { AgentConfig } from '../config/agents.schema.js';
@@ -104,18 +103,18 @@ export class BudgetsService implements OnModuleInit {
   }
 
   /**
-   * Counts a spend toward the session and the agent's day, in one atomic statement. Callers count
-   * as soon as the LLM answered, on their own (no `db`), not in the transaction that records a
-   * decision: a rollback there must not take back what was spent. Says once per agent per day
+   * Counts a spend toward the session and the agent's day, in one atomic statement of its own, as
+   * soon as the LLM answered: never in the transaction that records a decision, whose rollback must
+   * not take back what was spent. Says once per agent per day
    * (across replicas) when this spend used the daily budget up.
    */
-  async record(agent: AgentConfig, conversation: { id: string; session: number }, spend: Spend, db?: EntityManager, at: Date = new Date()): Promise<void> {
+  async record(agent: AgentConfig, conversation: { id: string; session: number }, spend: Spend, at: Date = new Date()): Promise<void> {
     if (isNothing(spend)) return;
     const day = utcDay(at);
-    const totals = await this.repository.add(agent.id, day, conversation, spend, db);
+    const totals = await this.repository.add(agent.id, day, conversation, spend);
     const spent = dailySpent(agent.budgets, totals);
     if (spent.length === 0 || totals.reachedAt) return;
-    if (await this.repository.markReached(agent.id, day, db)) {
+    if (await this.repository.markReached(agent.id, day)) {
       this.logger.warn({ agentId: agent.id, day, budgets: spent.map(describeSpent), msg: 'daily budget reached: new conversations of this agent are handed over at once until midnight UTC' });
     }
   }
